@@ -1,0 +1,47 @@
+# Two entry points: `make demo` and `make test`. Both build .venv themselves.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip --disable-pip-version-check
+CONSTRAINTS := requirements/constraints.txt
+# Nothing may reach a model hub at run time.
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+export HF_DATASETS_OFFLINE := 1
+export HF_HUB_DISABLE_TELEMETRY := 1
+export TOKENIZERS_PARALLELISM := false
+
+.PHONY: install test lint format demo bench constraints clean
+
+$(VENV)/.installed: pyproject.toml adapters/trl/pyproject.toml adapters/verl/pyproject.toml examples/plugin/pyproject.toml $(CONSTRAINTS)
+	python3 -m venv $(VENV)
+	# torch first, pinned: the CPU wheel; an unpinned torch would pull a multi-GB CUDA build.
+	$(PIP) install -q torch==2.13.0
+	$(PIP) install -q -c $(CONSTRAINTS) -e ".[all,dev]" -e adapters/trl -e adapters/verl -e examples/plugin
+	touch $@
+
+install: $(VENV)/.installed
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: install
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+test: lint
+	$(PY) -m pytest
+
+demo: install
+	$(VENV)/bin/rewardkit demo
+
+bench: install
+	$(PY) benchmarks/run_all.py
+
+constraints: install
+	$(PIP) freeze --exclude-editable | grep -v -E '^(torch==|rewardkit)' > $(CONSTRAINTS).new
+	echo "torch==2.13.0" >> $(CONSTRAINTS).new
+	mv $(CONSTRAINTS).new $(CONSTRAINTS)
+
+clean:
+	rm -rf $(VENV) demo_out .pytest_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""rewardkit inside TRL (GRPOTrainer, RLOOTrainer)."""

@@ -1,0 +1,478 @@
+"""The pydantic config: a static top level, with component entries validated by each component's
+own model, found through the plugin registry.
+
+Component entries form discriminated unions selected by their ``type`` literal (one union per
+section), built from the registry, so plugin components get the same validation, errors and JSON
+Schema as built-ins.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping, Sequence
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, model_validator
+
+from rewardkit._components import Component, ComponentKind
+from rewardkit._errors import ConfigError, ConfigErrorDetail
+from rewardkit._registry import ComponentRegistry, closest_match, get_registry
+
+__all__ = [
+    "EngineConfig",
+    "PluginsConfig",
+    "RewardKitConfig",
+    "component_of",
+    "config_json_schema",
+    "config_model",
+    "load_config",
+    "parse_config",
+]
+
+_NAME_PATTERN = r"^[A-Za-z0-9_.\-]+$"
+
+_SECTION_KIND: dict[str, ComponentKind] = {
+    "rewards": ComponentKind.REWARD,
+    "shaping": ComponentKind.SHAPING,
+    "token_mask": ComponentKind.TOKEN_MASK,
+    "diagnostics": ComponentKind.DIAGNOSTIC,
+}
+_KIND_SECTION = {kind: section for section, kind in _SECTION_KIND.items()}
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class PluginsConfig(_Strict):
+    """Which plugins to block for this config."""
+
+    disable: list[str] = Field(
+        default_factory=list,
+        description="Plugin names to block (entry-point names, or built-ins such as "
+        "'rewardkit.shaping'); added to those in REWARDKIT_DISABLE_PLUGINS.",
+    )
+
+
+class EngineConfig(_Strict):
+    """The execution engine that runs verifiers in worker processes with hard deadlines."""
+
+    workers: int = Field(
+        default_factory=lambda: max(1, min(4, os.cpu_count() or 1)),
+        ge=1,
+        le=512,
+        description="Worker processes for verifier work; defaults to the CPU count, at most 4.",
+    )
+    timeout_s: float = Field(
+        default=2.0,
+        gt=0,
+        le=3600,
+        description="Hard wall-clock deadline per item in seconds; a worker past it is killed and "
+        "the item gets outcome 'timeout'.",
+    )
+    max_input_chars: int = Field(
+        default=16_384,
+        ge=64,
+        description="Completions longer than this keep only their last characters (where the "
+        "answer is) before verification.",
+    )
+    cache_size: int = Field(
+        default=65_536,
+        ge=0,
+        description="Verdicts cached by (reference, extracted answer); 0 disables the cache.",
+    )
+    start_method: Literal["spawn", "forkserver"] = Field(
+        default="spawn",
+        description="multiprocessing start method for workers; never 'fork', which can deadlock "
+        "a process that already runs threads (trainers, Ray actors).",
+    )
+
+
+class _EntryFields(_Strict):
+    """Fields every component entry has besides its own."""
+
+    name: str = Field(
+        default="",
+        pattern=r"^$|" + _NAME_PATTERN,
+        description="Unique name of this entry; becomes the metric name. Defaults to the type.",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_name(cls, data: Any) -> Any:
+        if isinstance(data, Mapping) and not data.get("name") and isinstance(data.get("type"), str):
+            data = {**data, "name": data["type"]}
+        return data
+
+
+class _RewardEntryFields(_EntryFields):
+    weight: float = Field(
+        default=1.0,
+        description="Weight of this reward in the total; 0 makes it log-only.",
+    )
+
+
+class RewardKitConfig(_Strict):
+    """A whole rewardkit config. Use :func:`load_config` or :func:`parse_config` to build one:
+    they validate each component entry with its own model."""
+
+    plugins: PluginsConfig = Field(default_factory=PluginsConfig, description="Plugin blocking.")
+    engine: EngineConfig = Field(
+        default_factory=EngineConfig, description="Worker processes and deadlines for verifiers."
+    )
+    strict: bool = Field(
+        default=True,
+        description="Raise ValueError for structural input errors (a missing reference a reward "
+        "needs); when false such rollouts get outcome 'error' instead.",
+    )
+    rewards: list[Any] = Field(
+        default_factory=list,
+        description="Per-rollout rewards and verifiers; their weighted sum is the base reward.",
+    )
+    shaping: list[Any] = Field(
+        default_factory=list,
+        description="Group/batch shaping terms applied after the rewards, in order.",
+    )
+    token_mask: Any = Field(
+        default=None, description="Optional token loss mask (e.g. entropy_top_ratio)."
+    )
+    diagnostics: list[Any] = Field(
+        default_factory=list, description="Diagnostic metrics computed on each scored batch."
+    )
+
+
+def component_of(entry: BaseModel) -> type[Component]:
+    """The component class an entry of a validated config builds."""
+    return type(entry).__rewardkit_component__  # type: ignore[attr-defined,no-any-return]
+
+
+def _entry_model(cls: type[Component]) -> type[BaseModel]:
+    kind = cls.kind
+    type_field = (Literal[cls.type], Field(description=f"{cls.describe()}"))  # type: ignore[valid-type]
+    extra: dict[str, Any] = {"type": type_field}
+    bases: tuple[type[BaseModel], ...]
+    if kind is ComponentKind.REWARD:
+        bases = (_RewardEntryFields, cls.Config)
+    elif kind is ComponentKind.SHAPING:
+        bases = (_EntryFields, cls.Config)
+        extra["combine"] = (
+            Literal["add", "multiply"],
+            Field(
+                default=getattr(cls, "default_combine", "add"),
+                description="How this term combines with the reward so far: 'add' adds its "
+                "value, 'multiply' multiplies the reward so far by it.",
+            ),
+        )
+    elif kind is ComponentKind.DIAGNOSTIC:
+        bases = (_EntryFields, cls.Config)
+    else:
+        bases = (cls.Config,)
+    model = create_model(  # type: ignore[call-overload]
+        f"{cls.__name__}Entry",
+        __base__=bases,
+        __doc__=cls.describe(),
+        **extra,
+    )
+    model.__rewardkit_component__ = cls
+    return model  # type: ignore[no-any-return]
+
+
+def _union(models: Sequence[type[BaseModel]]) -> Any:
+    if not models:
+        return Annotated[Any, Field(max_length=0)]
+    if len(models) == 1:
+        return models[0]
+    return Annotated[Union[tuple(models)], Field(discriminator="type")]  # noqa: UP007
+
+
+@lru_cache(maxsize=16)
+def config_model(registry: ComponentRegistry | None = None) -> type[RewardKitConfig]:
+    """The config model for a registry: :class:`RewardKitConfig` with typed component unions."""
+    registry = registry or get_registry()
+    by_kind: dict[ComponentKind, list[type[BaseModel]]] = {k: [] for k in ComponentKind}
+    for info in registry.components.values():
+        by_kind[info.kind].append(_entry_model(info.cls))
+    reward_u = _union(by_kind[ComponentKind.REWARD])
+    shaping_u = _union(by_kind[ComponentKind.SHAPING])
+    mask_u = _union(by_kind[ComponentKind.TOKEN_MASK])
+    diag_u = _union(by_kind[ComponentKind.DIAGNOSTIC])
+    fields = RewardKitConfig.model_fields
+    model = create_model(
+        "RewardKitConfig",
+        __base__=RewardKitConfig,
+        __doc__=RewardKitConfig.__doc__,
+        rewards=(
+            list[reward_u],
+            Field(default_factory=list, description=fields["rewards"].description),
+        ),
+        shaping=(
+            list[shaping_u],
+            Field(default_factory=list, description=fields["shaping"].description),
+        ),
+        token_mask=(
+            Union[mask_u, None],
+            Field(default=None, description=fields["token_mask"].description),
+        ),  # noqa: UP007
+        diagnostics=(
+            list[diag_u],
+            Field(default_factory=list, description=fields["diagnostics"].description),
+        ),
+    )
+    model.__rewardkit_registry__ = registry  # type: ignore[attr-defined]
+    return model  # type: ignore[no-any-return]
+
+
+def registry_of(config: RewardKitConfig) -> ComponentRegistry:
+    """The registry a validated config was built with."""
+    return getattr(type(config), "__rewardkit_registry__", None) or get_registry(
+        config.plugins.disable
+    )
+
+
+def config_json_schema(registry: ComponentRegistry | None = None) -> dict[str, Any]:
+    """JSON Schema of the whole config, plugin components included (for editor completion)."""
+    schema = config_model(registry or get_registry()).model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema.setdefault("title", "rewardkit config")
+    return schema
+
+
+# --------------------------------------------------------------------------- errors
+
+
+def _format_location(
+    loc: Sequence[Any], registry: ComponentRegistry
+) -> tuple[str, Component | None, list[Any]]:
+    """Turn pydantic's ``('rewards', 1, 'math', 'timeout_s')`` into ``rewards[1].timeout_s``.
+
+    Discriminated unions insert the tag into the location; users never wrote it, so it goes.
+    Returns the path, the component class of the entry (when known) and the cleaned parts.
+    """
+    parts: list[Any] = []
+    comp: Any = None
+    items = list(loc)
+    i = 0
+    while i < len(items):
+        part = items[i]
+        parts.append(part)
+        is_entry_start = (
+            len(parts) == 2
+            and parts[0] in ("rewards", "shaping", "diagnostics")
+            and isinstance(part, int)
+        ) or (len(parts) == 1 and part == "token_mask")
+        if is_entry_start and i + 1 < len(items) and isinstance(items[i + 1], str):
+            tag = items[i + 1]
+            if tag in registry.components:
+                comp = registry.components[tag].cls
+                i += 1
+        i += 1
+    if comp is None and parts and parts[0] in _SECTION_KIND:
+        # A section with a single registered type is no union, so pydantic puts no tag in loc.
+        only = registry.of_kind(_SECTION_KIND[parts[0]])
+        if len(only) == 1:
+            comp = next(iter(only.values())).cls
+    text = ""
+    for p in parts:
+        text += f"[{p}]" if isinstance(p, int) else (f".{p}" if text else str(p))
+    return text, comp, parts
+
+
+def _entry_fields(comp: type[Component] | None, section: str | None) -> list[str]:
+    if comp is None:
+        return []
+    names = [*comp.Config.model_fields, "type"]
+    if section in ("rewards", "shaping", "diagnostics"):
+        names.append("name")
+    if section == "rewards":
+        names.append("weight")
+    if section == "shaping":
+        names.append("combine")
+    return names
+
+
+def _translate(exc: ValidationError, registry: ComponentRegistry) -> list[ConfigErrorDetail]:
+    details: list[ConfigErrorDetail] = []
+    for err in exc.errors(include_url=False):
+        where, comp, parts = _format_location(err["loc"], registry)
+        section = parts[0] if parts and isinstance(parts[0], str) else None
+        kind = _SECTION_KIND.get(section or "")
+        etype = err["type"]
+        if etype == "union_tag_invalid":
+            tag = err.get("ctx", {}).get("tag", err.get("input"))
+            details.append(
+                ConfigErrorDetail(f"{where}.type", _unknown_type_message(str(tag), kind, registry))
+            )
+        elif etype == "union_tag_not_found":
+            known = ", ".join(registry.of_kind(kind)) if kind else ""
+            details.append(
+                ConfigErrorDetail(
+                    f"{where}.type", f"missing field 'type'; expected one of: {known}"
+                )
+            )
+        elif etype == "literal_error" and parts and parts[-1] == "type" and kind is not None:
+            details.append(
+                ConfigErrorDetail(
+                    where, _unknown_type_message(str(err.get("input")), kind, registry)
+                )
+            )
+        elif etype == "extra_forbidden":
+            field = str(parts[-1]) if parts else ""
+            candidates = _entry_fields(comp, section) if comp else _static_fields(parts[:-1])
+            hint = closest_match(field, candidates)
+            msg = f"unknown field {field!r}"
+            if hint:
+                msg += f"; did you mean {hint!r}?"
+            if candidates:
+                msg += f" Expected one of: {', '.join(sorted(candidates))}"
+            details.append(ConfigErrorDetail(where, msg))
+        else:
+            got = err.get("input")
+            shown = repr(got)
+            if len(shown) > 80:
+                shown = shown[:77] + "..."
+            msg = err["msg"]
+            if etype not in ("missing",) and not isinstance(got, (dict, list)):
+                msg += f" (got {shown})"
+            details.append(ConfigErrorDetail(where, msg))
+    return details
+
+
+def _static_fields(parts: Sequence[Any]) -> list[str]:
+    model: type[BaseModel] = RewardKitConfig
+    for p in parts:
+        if isinstance(p, int):
+            continue
+        ann = model.model_fields.get(p)
+        inner = getattr(ann, "annotation", None) if ann else None
+        if isinstance(inner, type) and issubclass(inner, BaseModel):
+            model = inner
+        else:
+            return []
+    return list(model.model_fields)
+
+
+def _unknown_type_message(tag: str, kind: ComponentKind | None, registry: ComponentRegistry) -> str:
+    known = registry.of_kind(kind) if kind else dict(registry.components)
+    if kind is not None and tag in registry.components:
+        other = registry.components[tag].kind
+        return (
+            f"type {tag!r} is a {other.value} component, not a {kind.value}; list it under "
+            f"'{_KIND_SECTION[other]}:'"
+        )
+    hint = closest_match(tag, known)
+    msg = f"unknown type {tag!r}"
+    if hint:
+        msg += f"; did you mean {hint!r}?"
+    return msg + f" Known {kind.value + ' ' if kind else ''}types: {', '.join(known) or '(none)'}"
+
+
+def _cross_checks(config: RewardKitConfig) -> list[ConfigErrorDetail]:
+    details: list[ConfigErrorDetail] = []
+    seen: dict[str, str] = {}
+    for section in ("rewards", "shaping", "diagnostics"):
+        for i, entry in enumerate(getattr(config, section)):
+            where = f"{section}[{i}].name"
+            if entry.name in seen:
+                details.append(
+                    ConfigErrorDetail(
+                        where,
+                        f"duplicate name {entry.name!r} (also at {seen[entry.name]}); names must be unique",
+                    )
+                )
+            else:
+                seen[entry.name] = where.removesuffix(".name")
+    reward_names = [e.name for e in config.rewards]
+    # Convention: a field named `answer_from` names the reward whose canonical answers a
+    # term keys on, so the reference can be checked here for every component at once.
+    for section in ("shaping", "diagnostics"):
+        for i, entry in enumerate(getattr(config, section)):
+            ref = getattr(entry, "answer_from", None)
+            if ref is not None and ref not in reward_names:
+                hint = closest_match(ref, reward_names)
+                msg = f"answer_from {ref!r} names no reward"
+                if hint:
+                    msg += f"; did you mean {hint!r}?"
+                msg += f" Rewards: {', '.join(reward_names) or '(none)'}"
+                details.append(ConfigErrorDetail(f"{section}[{i}].answer_from", msg))
+    return details
+
+
+# --------------------------------------------------------------------------- entry points
+
+
+def parse_config(
+    data: Mapping[str, Any] | RewardKitConfig,
+    *,
+    source: str | None = None,
+    registry: ComponentRegistry | None = None,
+) -> RewardKitConfig:
+    """Validate a config given as a mapping (or re-validate a config object)."""
+    if isinstance(data, RewardKitConfig):
+        if registry is None and hasattr(type(data), "__rewardkit_registry__"):
+            return data
+        data = data.model_dump(mode="python", exclude_unset=True)
+    if not isinstance(data, Mapping):
+        raise ConfigError(
+            f"the top level must be a mapping, got {type(data).__name__}", source=source
+        )
+    if registry is None:
+        plugins = data.get("plugins") or {}
+        disable = plugins.get("disable", []) if isinstance(plugins, Mapping) else []
+        if not isinstance(disable, list) or not all(isinstance(x, str) for x in disable):
+            raise ConfigError(
+                [ConfigErrorDetail("plugins.disable", "expected a list of plugin names")],
+                source=source,
+            )
+        registry = get_registry(disable)
+    model = config_model(registry)
+    try:
+        config = model.model_validate(dict(data))
+    except ValidationError as exc:
+        raise ConfigError(_translate(exc, registry), source=source) from None
+    problems = _cross_checks(config)
+    if problems:
+        raise ConfigError(problems, source=source)
+    return config
+
+
+def _read_file(path: Path) -> Any:
+    suffix = path.suffix.lower()
+    text = path.read_text(encoding="utf-8")
+    if suffix in (".yaml", ".yml"):
+        import yaml
+
+        try:
+            return yaml.safe_load(text) or {}
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"YAML syntax error: {exc}", source=str(path)) from None
+    if suffix == ".toml":
+        try:
+            import tomllib
+        except ModuleNotFoundError:  # Python 3.10
+            import tomli as tomllib  # type: ignore[no-redef]
+        try:
+            return tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"TOML syntax error: {exc}", source=str(path)) from None
+    if suffix == ".json":
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"JSON syntax error: {exc}", source=str(path)) from None
+    raise ConfigError(
+        f"unknown config file extension {suffix!r}; use .yaml, .yml, .toml or .json",
+        source=str(path),
+    )
+
+
+def load_config(
+    path: str | os.PathLike[str], *, registry: ComponentRegistry | None = None
+) -> RewardKitConfig:
+    """Read and validate a YAML, TOML or JSON config file (chosen by extension)."""
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"config file not found: {p}", source=str(p))
+    return parse_config(_read_file(p), source=str(p), registry=registry)

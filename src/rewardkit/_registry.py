@@ -1,0 +1,166 @@
+"""The plugin registry: pluggy, the ``rewardkit`` entry-point group, and the built-in plugins."""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+import os
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib.metadata import entry_points
+from types import MappingProxyType
+
+import pluggy
+
+from rewardkit import hookspecs
+from rewardkit._components import Component, ComponentKind
+from rewardkit._errors import (
+    DuplicateComponentError,
+    PluginError,
+    PluginLoadError,
+    UnknownComponentError,
+)
+
+__all__ = [
+    "BUILTIN_PLUGINS",
+    "DISABLE_ENV_VAR",
+    "ComponentInfo",
+    "ComponentRegistry",
+    "closest_match",
+    "get_registry",
+]
+
+#: Environment variable with comma-separated plugin names to block (built-ins included).
+DISABLE_ENV_VAR = "REWARDKIT_DISABLE_PLUGINS"
+
+#: Built-in plugins, registered through the same hook as third-party ones, each blockable by name.
+BUILTIN_PLUGINS: tuple[str, ...] = (
+    "rewardkit.verifiers",
+    "rewardkit.shaping",
+    "rewardkit.masks",
+    "rewardkit.diagnostics",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ComponentInfo:
+    """A registered component class and the plugin that contributed it."""
+
+    type: str
+    kind: ComponentKind
+    cls: type[Component]
+    plugin: str
+
+    def __repr__(self) -> str:
+        return f"ComponentInfo(type={self.type!r}, kind={self.kind.value}, plugin={self.plugin!r})"
+
+
+def closest_match(name: str, candidates: Iterable[str]) -> str | None:
+    """The candidate most like ``name``, for "did you mean" hints."""
+    found = difflib.get_close_matches(name, list(candidates), n=1, cutoff=0.6)
+    return found[0] if found else None
+
+
+class ComponentRegistry:
+    """Every component type available with a given set of blocked plugins."""
+
+    def __init__(self, disabled: Iterable[str] = ()) -> None:
+        self.disabled: frozenset[str] = frozenset(disabled)
+        self.plugin_manager = pluggy.PluginManager(hookspecs.PROJECT_NAME)
+        self.plugin_manager.add_hookspecs(hookspecs)
+        for name in self.disabled:
+            self.plugin_manager.set_blocked(name)
+        for modname in BUILTIN_PLUGINS:
+            if modname not in self.disabled:
+                self.plugin_manager.register(importlib.import_module(modname), name=modname)
+        self._load_entry_points()
+        self._components: Mapping[str, ComponentInfo] = MappingProxyType(self._collect())
+
+    def _load_entry_points(self) -> None:
+        # pluggy's load_setuptools_entrypoints would raise the bare ImportError; users need to
+        # know which installed plugin broke, so entry points are loaded here one by one.
+        for ep in entry_points(group=hookspecs.ENTRY_POINT_GROUP):
+            if ep.name in self.disabled or self.plugin_manager.get_plugin(ep.name) is not None:
+                continue
+            try:
+                plugin = ep.load()
+            except Exception as exc:
+                dist = getattr(ep, "dist", None)
+                where = f" from distribution {dist.name!r}" if dist is not None else ""
+                raise PluginLoadError(
+                    f"rewardkit plugin {ep.name!r} ({ep.value}){where} failed to import: "
+                    f"{type(exc).__name__}: {exc}. Block it with {DISABLE_ENV_VAR}={ep.name} "
+                    f"or `plugins: {{disable: [{ep.name}]}}` in the config."
+                ) from exc
+            self.plugin_manager.register(plugin, name=ep.name)
+
+    def _collect(self) -> dict[str, ComponentInfo]:
+        found: dict[str, ComponentInfo] = {}
+        hook = self.plugin_manager.hook.rewardkit_components
+        for impl in hook.get_hookimpls():
+            plugin_name = self.plugin_manager.get_name(impl.plugin) or repr(impl.plugin)
+            for cls in impl.function() or ():
+                if not (isinstance(cls, type) and issubclass(cls, Component)):
+                    raise PluginError(
+                        f"plugin {plugin_name!r} returned {cls!r}, which is not a Component class"
+                    )
+                type_name = getattr(cls, "type", None)
+                if not isinstance(type_name, str) or not type_name:
+                    raise PluginError(
+                        f"plugin {plugin_name!r}: {cls.__qualname__} has no `type` name"
+                    )
+                if type_name in found and found[type_name].cls is not cls:
+                    raise DuplicateComponentError(
+                        f"component type {type_name!r} is registered twice: by plugin "
+                        f"{found[type_name].plugin!r} ({found[type_name].cls.__module__}."
+                        f"{found[type_name].cls.__qualname__}) and by plugin {plugin_name!r} "
+                        f"({cls.__module__}.{cls.__qualname__}); block one of them by name"
+                    )
+                found[type_name] = ComponentInfo(type_name, cls.kind, cls, plugin_name)
+        return dict(sorted(found.items()))
+
+    @property
+    def components(self) -> Mapping[str, ComponentInfo]:
+        """Type name -> info, sorted by type name."""
+        return self._components
+
+    def of_kind(self, kind: ComponentKind) -> dict[str, ComponentInfo]:
+        return {t: info for t, info in self._components.items() if info.kind is kind}
+
+    def get(self, type_name: str, kind: ComponentKind | None = None) -> ComponentInfo:
+        """Look a type up, failing with the known types and the closest match."""
+        pool = self._components if kind is None else self.of_kind(kind)
+        if type_name in pool:
+            return pool[type_name]
+        what = f"{kind.value} " if kind is not None else ""
+        hint = closest_match(type_name, pool)
+        msg = f"unknown {what}component type {type_name!r}"
+        if hint:
+            msg += f"; did you mean {hint!r}?"
+        msg += f" Known: {', '.join(pool) or '(none)'}"
+        raise UnknownComponentError(msg)
+
+    def plugin_names(self) -> list[str]:
+        return [name for name, _ in self.plugin_manager.list_name_plugin()]
+
+    def cli_commands(self) -> list[object]:
+        commands: list[object] = []
+        for result in self.plugin_manager.hook.rewardkit_cli_commands():
+            commands.extend(result or ())
+        return commands
+
+
+def _disabled_from_env() -> frozenset[str]:
+    raw = os.environ.get(DISABLE_ENV_VAR, "")
+    return frozenset(p.strip() for p in raw.split(",") if p.strip())
+
+
+@lru_cache(maxsize=16)
+def _cached_registry(disabled: frozenset[str]) -> ComponentRegistry:
+    return ComponentRegistry(disabled)
+
+
+def get_registry(disable: Iterable[str] = ()) -> ComponentRegistry:
+    """The registry with the given plugins and those in ``REWARDKIT_DISABLE_PLUGINS`` blocked."""
+    return _cached_registry(frozenset(disable) | _disabled_from_env())

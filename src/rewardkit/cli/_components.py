@@ -1,0 +1,22 @@
+"""``rewardkit components``: what is registered, by whom."""
+
+from __future__ import annotations
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from rewardkit._registry import get_registry
+
+
+@click.command("components")
+@click.option("--disable", multiple=True, help="Block a plugin by name (repeatable).")
+def components_command(disable: tuple[str, ...]) -> None:
+    """List every component type with its kind, plugin and summary."""
+    registry = get_registry(disable)
+    table = Table(title="rewardkit components")
+    for col in ("type", "kind", "plugin", "summary"):
+        table.add_column(col)
+    for info in registry.components.values():
+        table.add_row(info.type, info.kind.value, info.plugin, info.cls.describe())
+    Console(width=160).print(table)
