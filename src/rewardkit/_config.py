@@ -15,7 +15,16 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    create_model,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
 
 from rewardkit._components import Component, ComponentKind
 from rewardkit._errors import ConfigError, ConfigErrorDetail
@@ -180,9 +189,17 @@ def _entry_model(cls: type[Component]) -> type[BaseModel]:
     return model  # type: ignore[no-any-return]
 
 
+def _no_component_registered(value: Any) -> Any:
+    tag = value.get("type") if isinstance(value, Mapping) else None
+    raise PydanticCustomError(
+        "union_tag_invalid", "no component of this kind is registered", {"tag": tag}
+    )
+
+
 def _union(models: Sequence[type[BaseModel]]) -> Any:
     if not models:
-        return Annotated[Any, Field(max_length=0)]
+        # Every plugin of this kind is blocked: any entry is an unknown type.
+        return Annotated[Any, BeforeValidator(_no_component_registered)]
     if len(models) == 1:
         return models[0]
     return Annotated[Union[tuple(models)], Field(discriminator="type")]  # noqa: UP007
@@ -213,9 +230,9 @@ def config_model(registry: ComponentRegistry | None = None) -> type[RewardKitCon
             Field(default_factory=list, description=fields["shaping"].description),
         ),
         token_mask=(
-            Union[mask_u, None],
+            mask_u | None,
             Field(default=None, description=fields["token_mask"].description),
-        ),  # noqa: UP007
+        ),
         diagnostics=(
             list[diag_u],
             Field(default_factory=list, description=fields["diagnostics"].description),
