@@ -91,7 +91,7 @@ class RewardPipeline:
         self.shaping: list[ShapingTerm] = [
             component_of(e)(e, name=e.name) for e in self.config.shaping
         ]  # type: ignore[call-arg]
-        self.combine: dict[str, str] = {e.name: e.combine for e in self.config.shaping}
+        self.combine_modes: dict[str, str] = {e.name: e.combine for e in self.config.shaping}
         self.diagnostics: list[DiagnosticMetric] = [
             component_of(e)(e, name=e.name)  # type: ignore[call-arg]
             for e in self.config.diagnostics
@@ -194,10 +194,26 @@ class RewardPipeline:
             )
         return list(results)
 
-    def _finish(
-        self, b: Batch, results: dict[str, list[RewardResult]], step: int | None
+    def combine(
+        self,
+        batch: Batch | Sequence[Rollout],
+        results: Mapping[str, Sequence[RewardResult]],
+        step: int | None = None,
     ) -> ScoredBatch:
+        """Weighted sum, shaping terms, diagnostics and metrics for rewards scored elsewhere.
+
+        Adapters use it when rewards are scored per process and shaping needs the gathered
+        batch; ``results`` must hold every configured reward, one result per rollout.
+        """
+        b = batch if isinstance(batch, Batch) else Batch(batch)
         n = len(b)
+        missing = [c.name for c in self.rewards if c.name not in results]
+        if missing:
+            raise BatchError(f"results missing for rewards {missing}")
+        for name, res in results.items():
+            if len(res) != n:
+                raise BatchError(f"reward {name!r}: {len(res)} results for {n} rollouts")
+        results = {c.name: list(results[c.name]) for c in self.rewards}
         totals = [0.0] * n
         components: dict[str, list[float]] = {}
         for name, res in results.items():
@@ -213,7 +229,7 @@ class RewardPipeline:
                     f"shaping term {term.name!r} returned {len(values)} values for {n} rollouts"
                 )
             components[term.name] = values
-            if self.combine[term.name] == "multiply":
+            if self.combine_modes[term.name] == "multiply":
                 totals = [t * v for t, v in zip(totals, values)]
             else:
                 totals = [t + v for t, v in zip(totals, values)]
@@ -248,7 +264,7 @@ class RewardPipeline:
         b = self._as_batch(batch)
         ctx = ScoringContext(engine=self.engine, step=step)
         results = {c.name: self._checked(c, c.score(b.rollouts, ctx), len(b)) for c in self.rewards}
-        return self._finish(b, results, step)
+        return self.combine(b, results, step)
 
     async def ascore(
         self, batch: Batch | Sequence[Rollout], *, step: int | None = None
@@ -260,4 +276,4 @@ class RewardPipeline:
         ctx = ScoringContext(engine=self.engine, step=step)
         outs = await asyncio.gather(*(c.ascore(b.rollouts, ctx) for c in self.rewards))
         results = {c.name: self._checked(c, o, len(b)) for c, o in zip(self.rewards, outs)}
-        return await asyncio.to_thread(self._finish, b, results, step)
+        return await asyncio.to_thread(self.combine, b, results, step)

@@ -35,7 +35,11 @@ def test_registry_and_cli_stay_torch_free() -> None:
     # Loading every installed plugin (built-ins, the example plugin, the adapters' rewardkit
     # plugins) and validating a config must not drag in the training stack.
     loaded = _modules_after("import rewardkit; rewardkit.get_registry(); import rewardkit.cli")
-    assert not loaded & set(HEAVY), loaded & set(HEAVY)
+    training_stack = set(HEAVY) - {
+        "rewardkit_trl",
+        "rewardkit_verl",
+    }  # their light plugin modules may load
+    assert not loaded & training_stack, loaded & training_stack
 
 
 def test_lazy_exports_resolve() -> None:
