@@ -1,0 +1,498 @@
+"""One rewardkit pipeline scoring each TRL generation batch once, for all its reward functions.
+
+TRL calls every reward function separately on the same batch (sync ones on the main thread, in
+list order). The functions built from one config share a :class:`RewardKitScorer`: the first
+one called scores the whole batch - rewards, shaping terms, diagnostics - and the others read
+their column from the cache, keyed by the identity of the ``completions`` list TRL passes to all
+of them (the cache holds that list, so its id cannot be reused while cached).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import json
+import logging
+import math
+import os
+import threading
+from collections import Counter
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from rewardkit import (
+    Batch,
+    BatchError,
+    Outcome,
+    RewardComponent,
+    RewardKitConfig,
+    RewardPipeline,
+    RewardResult,
+    ScoredBatch,
+    ScoringContext,
+)
+from rewardkit_trl._call import REFERENCE_COLUMNS, TRLCall
+from rewardkit_trl._layout import ProcessLayout, all_gather, group_ids
+
+__all__ = ["ConfigLike", "RewardKitScorer", "is_io_bound"]
+
+#: What a config can be given as: a pipeline, a validated config, a mapping or a file path.
+ConfigLike = RewardPipeline | RewardKitConfig | Mapping[str, Any] | str | os.PathLike[str]
+
+logger = logging.getLogger("rewardkit_trl")
+
+T = TypeVar("T")
+
+METRIC_PREFIX = "rewardkit"
+#: Vision-language datasets' image columns: rewards see them, but they are too heavy to send to
+#: every process for the group terms, which key on text, answers and ids.
+_NOT_GATHERED = frozenset({"image", "images"})
+_TOTAL = "\x00total"  # the cache key of the combined reward; no component can be named so
+
+
+def is_io_bound(component: RewardComponent) -> bool:
+    """Whether a reward waits on something outside the process (a sandbox, a remote judge).
+
+    A component class says so with ``io_bound: ClassVar[bool] = True``; the built-in ``code``
+    verifier waits on its sandbox subprocesses and counts as I/O-bound too.
+    """
+    return getattr(type(component), "io_bound", False) is True or component.type == "code"
+
+
+@dataclass(frozen=True, slots=True)
+class _RankPayload:
+    """What one rank contributes to the global batch: its rollouts and their reward results."""
+
+    prompts: list[Any]
+    completions: list[Any]
+    references: list[Any] | None
+    metadata: dict[str, list[Any]]
+    results: dict[str, list[RewardResult]]
+
+
+def _run_coroutine(make: Callable[[], Awaitable[T]]) -> T:
+    """Run a coroutine to completion from sync code, also when this thread runs an event loop
+    (notebooks): then it runs on a fresh loop in a helper thread."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(make())  # type: ignore[arg-type]
+    with concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="rewardkit") as pool:
+        return pool.submit(lambda: asyncio.run(make())).result()  # type: ignore[arg-type]
+
+
+def _finite_stats(values: Sequence[float]) -> tuple[float, float]:
+    finite = [v for v in values if math.isfinite(v)]
+    if not finite:
+        return float("nan"), float("nan")
+    mean = sum(finite) / len(finite)
+    return mean, math.sqrt(sum((v - mean) ** 2 for v in finite) / len(finite))
+
+
+def _reward_metrics(name: str, results: Sequence[RewardResult]) -> dict[str, float]:
+    """The metrics :class:`RewardPipeline` logs for one reward, for rewards scored on their own."""
+    mean, std = _finite_stats([r.score for r in results])
+    out = {f"{METRIC_PREFIX}/{name}/mean": mean, f"{METRIC_PREFIX}/{name}/std": std}
+    counts = Counter(r.outcome for r in results)
+    for outcome in Outcome:
+        out[f"{METRIC_PREFIX}/{name}/frac_{outcome.value}"] = counts.get(outcome, 0) / len(results)
+    return out
+
+
+class RewardKitScorer:
+    """Scores TRL generation batches with one :class:`~rewardkit.RewardPipeline`.
+
+    ``num_generations`` is TRL's G (``GRPOConfig.num_generations``): completion ``i`` of the
+    global generation batch belongs to group ``i // G``. Without it, runs of equal prompts form
+    the groups. ``reference_column`` names the dataset column holding each prompt's reference;
+    when unset the first of ``reference``, ``ground_truth``, ``answer``, ``solution`` present is
+    used. With ``async_io`` (default), I/O-bound rewards (see :func:`is_io_bound`) get async
+    reward functions of their own when nothing else in the config reads their results (no
+    shaping terms, no diagnostics); otherwise they run concurrently with the other rewards inside
+    the shared scoring.
+    """
+
+    def __init__(
+        self,
+        config: ConfigLike,
+        num_generations: int | None = None,
+        *,
+        reference_column: str | None = None,
+        async_io: bool = True,
+    ) -> None:
+        if num_generations is not None and (
+            isinstance(num_generations, bool) or not isinstance(num_generations, int)
+        ):
+            raise TypeError(f"num_generations must be an int, got {num_generations!r}")
+        if num_generations is not None and num_generations < 1:
+            raise ValueError(f"num_generations must be >= 1, got {num_generations}")
+        self.pipeline = (
+            config if isinstance(config, RewardPipeline) else RewardPipeline.from_config(config)
+        )
+        self.num_generations = num_generations
+        self.reference_column = reference_column
+        self.async_io = async_io
+        #: False while TRL evaluates: evaluation batches then leave stateful terms unchanged.
+        #: Set per batch by the trainer mixin; plain GRPOTrainer cannot tell the scorer.
+        self.training = True
+        # TRL's AsyncGRPOTrainer runs sync reward functions in threads, concurrently.
+        self._lock = threading.Lock()
+        self._cache_for: Sequence[Any] | None = None
+        self._cache: dict[str, list[float]] = {}
+        #: Each reward's results for this process's completions of the last batch.
+        self.last_results: dict[str, list[RewardResult]] = {}
+        self._results_for: Sequence[Any] | None = None
+        self._warned: set[str] = set()
+
+    def __repr__(self) -> str:
+        return (
+            f"RewardKitScorer({self.pipeline!r}, num_generations={self.num_generations}, "
+            f"reference_column={self.reference_column!r})"
+        )
+
+    # ------------------------------------------------------------------ what it produces
+
+    @property
+    def needs_whole_groups(self) -> bool:
+        """Shaping terms and diagnostics read groups (and the batch); rewards are per rollout."""
+        return bool(self.pipeline.shaping or self.pipeline.diagnostics)
+
+    @property
+    def async_rewards(self) -> tuple[str, ...]:
+        """Rewards scored by their own async reward function rather than the shared scoring."""
+        if not self.async_io or self.needs_whole_groups:
+            return ()
+        return tuple(c.name for c in self.pipeline.rewards if is_io_bound(c))
+
+    @property
+    def weights(self) -> dict[str, float]:
+        """TRL ``reward_weights`` per column: the reward's weight; 1 for shaping terms.
+
+        Shaping columns carry what the term added to the total (for ``combine: multiply`` that is
+        ``total_after - total_before``), so TRL's weighted sum of the columns is rewardkit's
+        total.
+        """
+        out = dict(self.pipeline.weights)
+        out.update({t.name: 1.0 for t in self.pipeline.shaping})
+        return out
+
+    # ------------------------------------------------------------------ sync path
+
+    def column(
+        self,
+        name: str,
+        prompts: Sequence[Any],
+        completions: Sequence[Any],
+        kwargs: Mapping[str, Any],
+    ) -> list[float]:
+        """The local values of column ``name`` for this batch, scoring it on first request."""
+        with self._lock:
+            if self._cache_for is not completions:
+                call = TRLCall.from_kwargs(
+                    prompts, completions, kwargs, reference_column=self.reference_column
+                )
+                self._cache = self.score_call(call)
+                self._cache_for = completions
+            return self._cache[name]
+
+    def total(
+        self, prompts: Sequence[Any], completions: Sequence[Any], kwargs: Mapping[str, Any]
+    ) -> list[float]:
+        """The local rewardkit totals (every component combined) for this batch."""
+        return self.column(_TOTAL, prompts, completions, kwargs)
+
+    def score_call(self, call: TRLCall) -> dict[str, list[float]]:
+        """Score one call's completions; returns every column (and the total) for this rank.
+
+        With several processes and group terms in the config, this is a collective: every rank
+        gathers every rank's rollouts and reward results, scores the global batch identically
+        (stateful terms stay in sync across ranks), and keeps its own slice. Errors on any rank
+        are raised on every rank after the gather, so no rank is left waiting in a collective.
+        """
+        leader = [c for c in self.pipeline.rewards if c.name not in self.async_rewards]
+        layout = ProcessLayout.current() if self.needs_whole_groups else ProcessLayout()
+        error: Exception | None = None
+        results: dict[str, list[RewardResult]] = {}
+        try:
+            self._check_references(call, leader)
+            results = self._score_rewards(call, leader)
+        except Exception as exc:
+            if not layout.distributed:
+                raise
+            error = exc
+        payload = _RankPayload(
+            list(call.prompts),
+            list(call.completions),
+            list(call.references) if call.references is not None else None,
+            {k: list(v) for k, v in call.metadata.items() if k not in _NOT_GATHERED},
+            results,
+        )
+        if layout.distributed:
+            gathered = all_gather(
+                (None if error else payload, f"{type(error).__name__}: {error}" if error else ""),
+                layout,
+            )
+            failures = [(rank, msg) for rank, (_, msg) in enumerate(gathered) if msg]
+            if error is not None:
+                raise error
+            if failures:
+                rank, msg = failures[0]
+                raise RuntimeError(f"rewardkit scoring failed on rank {rank}: {msg}")
+            payloads: list[_RankPayload] = [p for p, _ in gathered]  # type: ignore[misc]
+        else:
+            payloads = [payload]
+        offset = sum(len(p.completions) for p in payloads[: layout.rank])
+        batch, merged = _merge(payloads, self.num_generations if self.needs_whole_groups else None)
+        scored = self._finish(batch, merged, call.step)
+        columns = self._columns(scored, merged)
+        local = slice(offset, offset + len(call))
+        out = {name: values[local] for name, values in columns.items()}
+        self._remember(call, {name: res[local] for name, res in merged.items()})
+        self._log(call, scored, local)
+        return out
+
+    def _remember(self, call: TRLCall, results: Mapping[str, list[RewardResult]]) -> None:
+        if self._results_for is not call.completions:
+            self._results_for = call.completions
+            self.last_results = {}
+        self.last_results.update(results)
+
+    def correctness(self, n: int) -> list[float]:
+        """Per completion of the last batch on this process: 1.0 when the config's first reward
+        judged it ``correct``, 0.0 when ``incorrect`` or ``no_answer``, NaN when unknown
+        (``timeout``, ``error``, or no results for ``n`` completions)."""
+        first = self.pipeline.rewards[0].name if self.pipeline.rewards else None
+        results = self.last_results.get(first) if first is not None else None
+        if results is None or len(results) != n:
+            return [math.nan] * n
+        value = {Outcome.CORRECT: 1.0, Outcome.INCORRECT: 0.0, Outcome.NO_ANSWER: 0.0}
+        return [value.get(r.outcome, math.nan) for r in results]
+
+    def _check_references(self, call: TRLCall, rewards: Sequence[RewardComponent]) -> None:
+        needing = [c.name for c in rewards if c.requires_reference]
+        if not needing or not self.pipeline.config.strict:
+            return
+        if call.references is None:
+            raise BatchError(
+                f"reward(s) {', '.join(needing)} need a reference, but the batch has none of the "
+                f"columns {', '.join(REFERENCE_COLUMNS)}; pass reference_column='<your column>' "
+                f"(or set strict: false to score such rollouts as outcome 'error')"
+            )
+        missing = [i for i, ref in enumerate(call.references) if ref is None]
+        if missing:
+            raise BatchError(
+                f"reference column {call.reference_column!r} is None for {len(missing)} of "
+                f"{len(call)} completions (first at index {missing[0]}), but reward(s) "
+                f"{', '.join(needing)} need one; fix the dataset or set strict: false to score "
+                f"such rollouts as outcome 'error'"
+            )
+
+    def _rollout_batch(self, call: TRLCall) -> Batch:
+        return Batch.from_columns(
+            call.prompts,
+            call.completions,
+            references=call.references,
+            metadata=call.metadata,
+        )
+
+    def _score_rewards(
+        self, call: TRLCall, rewards: Sequence[RewardComponent]
+    ) -> dict[str, list[RewardResult]]:
+        if not rewards:
+            return {}
+        batch = self._rollout_batch(call)
+        ctx = ScoringContext(engine=self.pipeline.engine, step=call.step)
+        if len(rewards) > 1 and any(is_io_bound(c) for c in rewards):
+            # I/O-bound rewards wait on something else; run every reward concurrently.
+            async def score_all() -> list[list[RewardResult]]:
+                return list(
+                    await asyncio.gather(*(self._ascore_one(c, batch, ctx) for c in rewards))
+                )
+
+            outs = _run_coroutine(score_all)
+            return {c.name: o for c, o in zip(rewards, outs)}
+        return {c.name: self._score_one(c, batch, ctx) for c in rewards}
+
+    def _score_one(
+        self, comp: RewardComponent, batch: Batch, ctx: ScoringContext
+    ) -> list[RewardResult]:
+        try:
+            results = comp.score(batch.rollouts, ctx)
+        except Exception as exc:
+            return self._failed(comp, len(batch), exc)
+        return self._validated(comp, results, len(batch))
+
+    async def _ascore_one(
+        self, comp: RewardComponent, batch: Batch, ctx: ScoringContext
+    ) -> list[RewardResult]:
+        try:
+            results = await comp.ascore(batch.rollouts, ctx)
+        except Exception as exc:
+            return self._failed(comp, len(batch), exc)
+        return self._validated(comp, results, len(batch))
+
+    def _failed(self, comp: RewardComponent, n: int, exc: Exception) -> list[RewardResult]:
+        # A reward that raises must not crash the step: every rollout gets outcome `error`.
+        if comp.name not in self._warned:
+            self._warned.add(comp.name)
+            logger.warning(
+                "rewardkit: reward %r raised %s; its rollouts get outcome 'error' (reported once)",
+                comp.name,
+                type(exc).__name__,
+                exc_info=exc,
+            )
+        return [RewardResult.error(f"{type(exc).__name__}: {exc}")] * n
+
+    def _validated(self, comp: RewardComponent, results: Any, n: int) -> list[RewardResult]:
+        results = list(results)
+        if len(results) != n or not all(isinstance(r, RewardResult) for r in results):
+            bad = ValueError(
+                f"returned {len(results)} results for {n} rollouts"
+                if len(results) != n
+                else "returned something that is not a RewardResult"
+            )
+            return self._failed(comp, n, bad)
+        return results
+
+    def _finish(
+        self, batch: Batch, results: dict[str, list[RewardResult]], step: int | None
+    ) -> ScoredBatch:
+        # RewardPipeline.combine is the pipeline's public combine step (weighted sum, shaping in
+        # order, diagnostics, metrics) on rewards scored elsewhere; here they were scored per
+        # rank and gathered, which RewardPipeline.score cannot express.
+        if self.training or not self.pipeline.stateful_terms:
+            return self.pipeline.combine(batch, results, step)
+        saved = json.loads(json.dumps(self.pipeline.state_dict()))
+        try:
+            return self.pipeline.combine(batch, results, step)
+        finally:
+            self.pipeline.load_state_dict(saved)
+
+    def _columns(
+        self, scored: ScoredBatch, results: Mapping[str, Sequence[RewardResult]]
+    ) -> dict[str, list[float]]:
+        n = len(scored.rewards)
+        columns: dict[str, list[float]] = {}
+        totals = [0.0] * n
+        # Same arithmetic as RewardPipeline.combine, so the columns add up to its total.
+        for name, res in results.items():
+            columns[name] = [r.score for r in res]
+            w = self.pipeline.weights[name]
+            if w != 0.0:
+                totals = [t + w * r.score for t, r in zip(totals, res)]
+        for term in self.pipeline.shaping:
+            values = scored.components[term.name]
+            if self.pipeline.combine_modes[term.name] == "multiply":
+                after = [t * v for t, v in zip(totals, values)]
+                columns[term.name] = [a - t for a, t in zip(after, totals)]
+                totals = after
+            else:
+                columns[term.name] = list(values)
+                totals = [t + v for t, v in zip(totals, values)]
+        columns[_TOTAL] = list(scored.rewards)
+        return columns
+
+    def _log(self, call: TRLCall, scored: ScoredBatch, local: slice) -> None:
+        if call.log_metric is not None:
+            skip = f"{METRIC_PREFIX}/reward/" if self.async_rewards else None
+            for key, value in scored.metrics.items():
+                # Ranks may log different keys: TRL gathers the union and averages what exists.
+                if math.isfinite(value) and not (skip and key.startswith(skip)):
+                    call.log_metric(key, float(value))
+        if call.log_extra is not None:
+            details = {name: res[local] for name, res in scored.details.items()}
+            _log_details(call.log_extra, details)
+            for term in self.pipeline.shaping:
+                if self.pipeline.combine_modes[term.name] == "multiply":
+                    call.log_extra(
+                        f"{METRIC_PREFIX}/{term.name}/factor",
+                        list(scored.components[term.name][local]),
+                    )
+
+    # ------------------------------------------------------------------ async path
+
+    async def ascore_reward(self, name: str, call: TRLCall) -> list[float]:
+        """Score one I/O-bound reward on this rank's completions alone (no collectives).
+
+        Only for rewards in :attr:`async_rewards`: nothing else in the config reads them, so
+        they need neither the other rewards nor whole groups.
+        """
+        comp = next(c for c in self.pipeline.rewards if c.name == name)
+        self._check_references(call, [comp])
+        batch = self._rollout_batch(call)
+        ctx = ScoringContext(engine=self.pipeline.engine, step=call.step)
+        results = await self._ascore_one(comp, batch, ctx)
+        self._remember(call, {name: results})
+        if call.log_metric is not None:
+            for key, value in _reward_metrics(name, results).items():
+                if math.isfinite(value):
+                    call.log_metric(key, value)
+        if call.log_extra is not None:
+            _log_details(call.log_extra, {name: results})
+        return [r.score for r in results]
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def close(self) -> None:
+        self.pipeline.close()
+
+    def __getstate__(self) -> dict[str, Any]:
+        # Config models are built at run time from the plugin registry and do not pickle; the
+        # config travels as JSON and stateful terms as their state_dict.
+        return {
+            "config": self.pipeline.config.model_dump(mode="json"),
+            "state": self.pipeline.state_dict(),
+            "num_generations": self.num_generations,
+            "reference_column": self.reference_column,
+            "async_io": self.async_io,
+            "training": self.training,
+        }
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__(  # type: ignore[misc]
+            state["config"],
+            state["num_generations"],
+            reference_column=state["reference_column"],
+            async_io=state["async_io"],
+        )
+        self.training = state["training"]
+        self.pipeline.load_state_dict(state["state"])
+
+
+def _merge(
+    payloads: Sequence[_RankPayload], num_generations: int | None
+) -> tuple[Batch, dict[str, list[RewardResult]]]:
+    """The global batch, in rank order, with TRL's groups, and its reward results."""
+    prompts: list[Any] = []
+    completions: list[Any] = []
+    references: list[Any] = []
+    results: dict[str, list[RewardResult]] = {}
+    keys = set.intersection(*(set(p.metadata) for p in payloads))
+    metadata: dict[str, list[Any]] = {k: [] for k in sorted(keys)}
+    for p in payloads:
+        prompts += p.prompts
+        completions += p.completions
+        references += p.references if p.references is not None else [None] * len(p.completions)
+        for k in keys:
+            metadata[k] += p.metadata[k]
+        for name, res in p.results.items():
+            results.setdefault(name, []).extend(res)
+    batch = Batch.from_columns(
+        prompts,
+        completions,
+        references=references,
+        groups=group_ids(prompts, num_generations),
+        metadata=metadata,
+    )
+    return batch, results
+
+
+def _log_details(
+    log_extra: Callable[[str, list[Any]], None], details: Mapping[str, Sequence[RewardResult]]
+) -> None:
+    """Completions-table columns: each reward's outcome, canonical answer and reason."""
+    for name, res in details.items():
+        log_extra(f"{METRIC_PREFIX}/{name}/outcome", [r.outcome.value for r in res])
+        log_extra(f"{METRIC_PREFIX}/{name}/answer", [r.answer for r in res])
+        log_extra(f"{METRIC_PREFIX}/{name}/reason", [r.reason for r in res])
