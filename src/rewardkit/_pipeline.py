@@ -203,17 +203,18 @@ class RewardPipeline:
         """Weighted sum, shaping terms, diagnostics and metrics for rewards scored elsewhere.
 
         Adapters use it when rewards are scored per process and shaping needs the gathered
-        batch; ``results`` must hold every configured reward, one result per rollout.
+        batch. ``results`` holds one result per rollout for each reward it names; a configured
+        reward left out contributes nothing (an adapter that scores an I/O-bound reward on its
+        own path adds that column itself).
         """
         b = batch if isinstance(batch, Batch) else Batch(batch)
         n = len(b)
-        missing = [c.name for c in self.rewards if c.name not in results]
-        if missing:
-            raise BatchError(f"results missing for rewards {missing}")
         for name, res in results.items():
+            if name not in self.weights:
+                raise BatchError(f"results name {name!r}, which is no reward of this pipeline")
             if len(res) != n:
                 raise BatchError(f"reward {name!r}: {len(res)} results for {n} rollouts")
-        results = {c.name: list(results[c.name]) for c in self.rewards}
+        results = {c.name: list(results[c.name]) for c in self.rewards if c.name in results}
         totals = [0.0] * n
         components: dict[str, list[float]] = {}
         for name, res in results.items():
