@@ -98,6 +98,26 @@ class EngineConfig(_Strict):
         description="multiprocessing start method for workers; never 'fork', which can deadlock "
         "a process that already runs threads (trainers, Ray actors).",
     )
+    chunk_size: int = Field(
+        default=32,
+        ge=1,
+        le=4096,
+        description="Most items sent to a worker in one message; larger chunks amortise "
+        "inter-process traffic, smaller ones balance load. Deadlines stay per item.",
+    )
+    startup_timeout_s: float = Field(
+        default=60.0,
+        gt=0,
+        le=3600,
+        description="Time a new worker may take to start and warm up (import math-verify, ...) "
+        "before it is killed; not counted against any item's deadline.",
+    )
+    worker_memory_mb: int = Field(
+        default=4096,
+        ge=0,
+        description="Address-space limit per worker process in MiB (setrlimit RLIMIT_AS), so a "
+        "runaway bignum fails with MemoryError instead of swapping the machine; 0 means none.",
+    )
 
 
 class _EntryFields(_Strict):

@@ -10,6 +10,7 @@ if TYPE_CHECKING:
     import click
 
     from rewardkit._components import Component
+    from rewardkit.verifiers._sandbox import CodeSandbox
 
 PROJECT_NAME = "rewardkit"
 ENTRY_POINT_GROUP = "rewardkit"
@@ -26,3 +27,8 @@ def rewardkit_components() -> list[type[Component]]:
 @hookspec
 def rewardkit_cli_commands() -> list[click.Command]:
     """Return extra ``rewardkit`` CLI sub-commands this plugin contributes."""
+
+
+@hookspec
+def rewardkit_code_sandboxes() -> dict[str, type[CodeSandbox]]:
+    """Return code sandboxes by name, for the ``code`` verifier's ``sandbox`` field."""

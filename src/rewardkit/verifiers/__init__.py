@@ -1,12 +1,78 @@
-"""Built-in verifiers (plugin ``rewardkit.verifiers``)."""
+"""Built-in verifiers (plugin ``rewardkit.verifiers``).
+
+Answer extraction helpers are public too: :func:`extract_final_answer` is the answer key that
+exploration and diversity terms fall back to when no ``answer_from`` reward is named.
+"""
 
 from __future__ import annotations
 
 from rewardkit._components import Component
 from rewardkit.hookspecs import hookimpl
+from rewardkit.verifiers._choice import ChoiceVerifier, extract_choice
+from rewardkit.verifiers._code import CodeTest, CodeVerifier, extract_code, parse_tests
+from rewardkit.verifiers._exact import ExactMatchVerifier
+from rewardkit.verifiers._extract import (
+    extract_answer,
+    extract_final_answer,
+    normalize_answer,
+    reference_answer,
+)
+from rewardkit.verifiers._format import FormatReward
+from rewardkit.verifiers._length import OverlongPenalty, soft_overlong_penalty
+from rewardkit.verifiers._math import MathVerifier
+from rewardkit.verifiers._numeric import NumericVerifier
+from rewardkit.verifiers._repetition import NgramRepetitionPenalty, repeated_ngram_fraction
+from rewardkit.verifiers._sandbox import (
+    CodeSandbox,
+    LocalSubprocessSandbox,
+    SandboxRequest,
+    SandboxResult,
+    code_sandboxes,
+)
+
+__all__ = [
+    "ChoiceVerifier",
+    "CodeSandbox",
+    "CodeTest",
+    "CodeVerifier",
+    "ExactMatchVerifier",
+    "FormatReward",
+    "LocalSubprocessSandbox",
+    "MathVerifier",
+    "NgramRepetitionPenalty",
+    "NumericVerifier",
+    "OverlongPenalty",
+    "SandboxRequest",
+    "SandboxResult",
+    "code_sandboxes",
+    "extract_answer",
+    "extract_choice",
+    "extract_code",
+    "extract_final_answer",
+    "normalize_answer",
+    "parse_tests",
+    "reference_answer",
+    "repeated_ngram_fraction",
+    "soft_overlong_penalty",
+]
 
 
 @hookimpl
 def rewardkit_components() -> list[type[Component]]:
     """Built-in per-rollout verifiers."""
-    return []
+    return [
+        MathVerifier,
+        NumericVerifier,
+        ExactMatchVerifier,
+        ChoiceVerifier,
+        FormatReward,
+        OverlongPenalty,
+        NgramRepetitionPenalty,
+        CodeVerifier,
+    ]
+
+
+@hookimpl
+def rewardkit_code_sandboxes() -> dict[str, type[CodeSandbox]]:
+    """The built-in local subprocess sandbox (not a security boundary)."""
+    return {LocalSubprocessSandbox.name: LocalSubprocessSandbox}

@@ -1,0 +1,320 @@
+"""The ``code`` verifier: run the completion's last Python code block against the reference tests.
+
+Each (program, test) pair is one engine item: it runs in a :class:`CodeSandbox` (by default a
+local subprocess with rlimits, **not a security boundary**; see :mod:`._sandbox`) from inside an
+engine worker, so tests of a batch run in parallel, identical programs of a collapsed group run
+once (cache key: a hash of program and test), and the engine's hard deadline backs up the
+sandbox's own.
+
+References may be stdin/stdout pairs (``{"inputs": [...], "outputs": [...]}`` as in APPS, or a
+list of ``{"input": ..., "output": ...}``; also as JSON text) or assert statements (a string of
+Python whose top-level ``assert`` statements are the tests and whose other statements are setup,
+or a list of assert strings).
+"""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+import json
+import pickle
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any, ClassVar, Literal
+
+from pydantic import Field
+
+from rewardkit._components import ComponentConfig, RewardComponent, ScoringContext
+from rewardkit._errors import ConfigError
+from rewardkit._rollout import Outcome, RewardResult, Rollout
+from rewardkit.verifiers._extract import completion_tail
+from rewardkit.verifiers._sandbox import CodeSandbox, SandboxRequest, code_sandboxes
+
+__all__ = ["CodeTest", "CodeVerifier", "extract_code", "parse_tests", "run_code_test"]
+
+_FENCE = re.compile(r"^[ \t]*```[ \t]*([\w+#.-]*)[^\n]*\n(.*?)^[ \t]*```", re.DOTALL | re.MULTILINE)
+_PYTHON_TAGS = {"", "python", "py", "python3", "py3"}
+# Time for the interpreter to start on top of the per-test deadline, for the engine's backstop.
+_STARTUP_MARGIN_S = 1.0
+
+
+def extract_code(text: str) -> str | None:
+    """The last fenced code block tagged Python (or untagged); None when there is none."""
+    last = None
+    for m in _FENCE.finditer(text):
+        if m.group(1).lower() in _PYTHON_TAGS:
+            last = m.group(2)
+    if last is None or not last.strip():
+        return None
+    return last
+
+
+@dataclass(frozen=True, slots=True)
+class CodeTest:
+    """One test: stdin and expected stdout, or a snippet (setup + assert) run after the program."""
+
+    stdin: str = ""
+    expected_stdout: str | None = None
+    snippet: str | None = None
+
+    def __repr__(self) -> str:
+        if self.snippet is not None:
+            return f"CodeTest(assert {self.snippet.strip().splitlines()[-1][:40]!r})"
+        return f"CodeTest(stdin={self.stdin[:20]!r}, expected={str(self.expected_stdout)[:20]!r})"
+
+
+def _asserts(source: str) -> list[CodeTest]:
+    tree = ast.parse(source)
+    setup = [n for n in tree.body if not isinstance(n, ast.Assert)]
+    setup_src = "\n".join(ast.get_source_segment(source, n) or "" for n in setup)
+    tests = [n for n in tree.body if isinstance(n, ast.Assert)]
+    return [
+        CodeTest(snippet=f"{setup_src}\n{ast.get_source_segment(source, n) or ''}\n") for n in tests
+    ]
+
+
+def parse_tests(reference: Any) -> list[CodeTest]:
+    """The tests a reference describes (see the module docstring); ValueError when none."""
+    ref = reference
+    if isinstance(ref, str):
+        stripped = ref.strip()
+        if stripped[:1] in ("{", "["):
+            try:
+                ref = json.loads(stripped)
+            except json.JSONDecodeError:
+                ref = stripped
+        if isinstance(ref, str):
+            try:
+                tests = _asserts(ref)
+            except SyntaxError as exc:
+                raise ValueError(f"reference tests are not valid Python: {exc.msg}") from None
+            if not tests:
+                raise ValueError("reference has no assert statements")
+            return tests
+    if isinstance(ref, Mapping):
+        if "inputs" in ref and "outputs" in ref:
+            ins, outs = ref["inputs"], ref["outputs"]
+            if not isinstance(ins, list) or not isinstance(outs, list) or len(ins) != len(outs):
+                raise ValueError("'inputs' and 'outputs' must be lists of equal length")
+            return [CodeTest(stdin=_text(i), expected_stdout=_text(o)) for i, o in zip(ins, outs)]
+        if "tests" in ref:
+            return parse_tests(ref["tests"])
+        raise ValueError("a test mapping needs 'inputs' and 'outputs', or 'tests'")
+    if isinstance(ref, list) and ref:
+        if all(isinstance(t, str) for t in ref):
+            return [t for s in ref for t in _asserts(s)]
+        if all(isinstance(t, Mapping) for t in ref):
+            out = []
+            for t in ref:
+                stdin = t.get("input", t.get("stdin", ""))
+                expected = t.get("output", t.get("stdout", t.get("expected_output")))
+                if expected is None:
+                    raise ValueError("a stdin/stdout test needs 'output'")
+                out.append(CodeTest(stdin=_text(stdin), expected_stdout=_text(expected)))
+            return out
+    raise ValueError(f"cannot read tests from a {type(reference).__name__} reference")
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list):
+        return "\n".join(_text(v) for v in value)
+    return json.dumps(value) if not isinstance(value, (int, float)) else str(value)
+
+
+def outputs_match(actual: str, expected: str, mode: str) -> bool:
+    if mode == "exact":
+        return actual == expected
+    if mode == "tokens":
+        return actual.split() == expected.split()
+    a = [line.rstrip() for line in actual.strip("\n").splitlines()]
+    e = [line.rstrip() for line in expected.strip("\n").splitlines()]
+    return a == e
+
+
+# --------------------------------------------------------------------------- worker side
+
+
+@lru_cache(maxsize=16)
+def _sandbox(cls: type[CodeSandbox], options: str) -> CodeSandbox:
+    return cls(**json.loads(options))
+
+
+def run_code_test(
+    item: tuple[type[CodeSandbox], str, SandboxRequest, CodeTest, str],
+) -> RewardResult:
+    """Worker function: run one test in the sandbox; correct when it passes."""
+    cls, options, request, test, compare = item
+    result = _sandbox(cls, options).run(request)
+    if result.timed_out:
+        return RewardResult.timeout(f"test exceeded {request.timeout_s:g} s")
+    if result.truncated:
+        return RewardResult.incorrect(reason="output limit exceeded")
+    if test.expected_stdout is None:
+        if result.ok:
+            return RewardResult.correct()
+        last = result.stderr.strip().splitlines()[-1:] or [f"exit code {result.exit_code}"]
+        return RewardResult.incorrect(reason=last[0][:200])
+    if result.exit_code != 0:
+        last = result.stderr.strip().splitlines()[-1:] or [f"exit code {result.exit_code}"]
+        return RewardResult.incorrect(reason=last[0][:200])
+    if outputs_match(result.stdout, test.expected_stdout, compare):
+        return RewardResult.correct()
+    return RewardResult.incorrect(reason="wrong output")
+
+
+# --------------------------------------------------------------------------- component
+
+
+class CodeConfig(ComponentConfig):
+    scoring: Literal["fraction", "all"] = Field(
+        default="fraction",
+        description="'fraction': share of tests passed; 'all': 1 only when every test passes.",
+    )
+    timeout_s: float = Field(
+        default=1.0,
+        gt=0,
+        le=600,
+        description="Wall-clock deadline per test in seconds (CPU time is limited to the next "
+        "whole second). The engine's backstop deadline is this plus 1 s of interpreter start-up.",
+    )
+    memory_mb: int = Field(
+        default=1024, ge=16, le=1 << 20, description="Address-space limit of the program (MiB)."
+    )
+    max_output_bytes: int = Field(
+        default=1 << 20, ge=1024, description="Output beyond this fails the test and kills it."
+    )
+    max_file_bytes: int = Field(
+        default=16 << 20, ge=0, description="Largest file the program may write (RLIMIT_FSIZE)."
+    )
+    compare: Literal["lines", "tokens", "exact"] = Field(
+        default="lines",
+        description="stdout comparison: 'lines' ignores trailing spaces and blank lines at the "
+        "end, 'tokens' compares whitespace-separated tokens, 'exact' compares bytes.",
+    )
+    max_tests: int = Field(
+        default=64, ge=1, le=10_000, description="Use at most this many tests per rollout."
+    )
+    sandbox: str = Field(
+        default="local",
+        min_length=1,
+        description="Registered code sandbox to run programs in ('local': a subprocess with "
+        "rlimits, not a security boundary); plugins add others via rewardkit_code_sandboxes.",
+    )
+    sandbox_options: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Keyword arguments for the sandbox (JSON values), e.g. {python: /usr/bin/python3}.",
+    )
+
+
+class CodeVerifier(RewardComponent):
+    """Runs the last Python code block against reference tests (stdin/stdout or asserts) in a sandbox."""
+
+    type: ClassVar[str] = "code"
+    Config: ClassVar[type[ComponentConfig]] = CodeConfig
+    requires_reference: ClassVar[bool] = True
+    config: CodeConfig
+
+    def __init__(self, config: ComponentConfig | None = None, *, name: str | None = None) -> None:
+        super().__init__(config, name=name)
+        known = code_sandboxes()
+        if self.config.sandbox not in known:
+            raise ConfigError(
+                f"code verifier {self.name!r}: unknown sandbox {self.config.sandbox!r}; "
+                f"registered: {', '.join(sorted(known)) or '(none)'}"
+            )
+        self._sandbox_cls = known[self.config.sandbox]
+        self._options = json.dumps(self.config.sandbox_options, sort_keys=True)
+
+    def _plan(
+        self, rollouts: Sequence[Rollout], max_chars: int
+    ) -> tuple[list[RewardResult | None], list[tuple[int, tuple[Any, ...]]]]:
+        cfg = self.config
+        out: list[RewardResult | None] = []
+        jobs: list[tuple[int, tuple[Any, ...]]] = []
+        for i, r in enumerate(rollouts):
+            try:
+                tests = parse_tests(r.reference)[: cfg.max_tests]
+            except ValueError as exc:
+                out.append(RewardResult.error(f"bad reference tests: {exc}"))
+                continue
+            # Code is not at the very end like a math answer, so it gets four times the room.
+            code = extract_code(completion_tail(r.completion, 4 * max_chars))
+            if code is None:
+                out.append(RewardResult.no_answer("no Python code block"))
+                continue
+            out.append(None)
+            for t in tests:
+                source = code if t.snippet is None else f"{code}\n\n{t.snippet}"
+                request = SandboxRequest(
+                    source=source,
+                    stdin=t.stdin,
+                    timeout_s=cfg.timeout_s,
+                    memory_mb=cfg.memory_mb,
+                    max_output_bytes=cfg.max_output_bytes,
+                    max_file_bytes=cfg.max_file_bytes,
+                )
+                jobs.append((i, (self._sandbox_cls, self._options, request, t, cfg.compare)))
+        return out, jobs
+
+    def _aggregate(
+        self,
+        out: list[RewardResult | None],
+        jobs: list[tuple[int, tuple[Any, ...]]],
+        verdicts: Sequence[RewardResult],
+    ) -> list[RewardResult]:
+        per: dict[int, list[RewardResult]] = {}
+        for (i, _), v in zip(jobs, verdicts):
+            per.setdefault(i, []).append(v)
+        for i, results in per.items():
+            passed = sum(v.outcome is Outcome.CORRECT for v in results)
+            n = len(results)
+            if passed == n:
+                out[i] = RewardResult.correct(1.0, answer=f"{passed}/{n}")
+                continue
+            score = passed / n if self.config.scoring == "fraction" else 0.0
+            failures = [v for v in results if v.outcome is not Outcome.CORRECT]
+            reason = f"{passed}/{n} tests passed; first failure: {failures[0].reason}"
+            if all(v.outcome is Outcome.TIMEOUT for v in failures) and passed == 0:
+                out[i] = RewardResult(score, Outcome.TIMEOUT, reason, f"{passed}/{n}")
+            elif all(v.outcome is Outcome.ERROR for v in failures) and passed == 0:
+                out[i] = RewardResult(score, Outcome.ERROR, reason, f"{passed}/{n}")
+            else:
+                out[i] = RewardResult.incorrect(score, answer=f"{passed}/{n}", reason=reason)
+        return out  # type: ignore[return-value]
+
+    @staticmethod
+    def _key(item: tuple[Any, ...]) -> bytes:
+        # Programs are long; the cache keeps a digest, not the text.
+        return hashlib.blake2b(pickle.dumps(item, protocol=5), digest_size=16).digest()
+
+    def score(self, rollouts: Sequence[Rollout], context: ScoringContext) -> list[RewardResult]:
+        out, jobs = self._plan(rollouts, context.engine.config.max_input_chars)
+        if not jobs:
+            return out  # type: ignore[return-value]
+        items = [item for _, item in jobs]
+        verdicts = context.engine.map(
+            run_code_test,
+            items,
+            keys=[self._key(it) for it in items],
+            timeout_s=self.config.timeout_s + _STARTUP_MARGIN_S,
+        )
+        return self._aggregate(out, jobs, verdicts)
+
+    async def ascore(
+        self, rollouts: Sequence[Rollout], context: ScoringContext
+    ) -> list[RewardResult]:
+        out, jobs = self._plan(rollouts, context.engine.config.max_input_chars)
+        if not jobs:
+            return out  # type: ignore[return-value]
+        items = [item for _, item in jobs]
+        verdicts = await context.engine.amap(
+            run_code_test,
+            items,
+            keys=[self._key(it) for it in items],
+            timeout_s=self.config.timeout_s + _STARTUP_MARGIN_S,
+        )
+        return self._aggregate(out, jobs, verdicts)

@@ -1,0 +1,423 @@
+"""Finding the final answer in a completion, and normalising it into a canonical key.
+
+Pure Python and linear-time on purpose: this runs in the trainer's process on every completion
+(the answer key exploration and diversity terms group by, and the first step of every verifier),
+so it must be cheap, must never hand user text to a backtracking regex or a parser, and must
+survive megabyte inputs and thousands of nested braces. math-verify has an extractor, but it
+parses with sympy under a signal-based timeout, which is neither cheap nor safe off the main
+thread; the *semantic* comparison is left to math-verify inside the engine's workers.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from functools import lru_cache
+from typing import Literal
+
+__all__ = [
+    "AnswerSource",
+    "completion_tail",
+    "extract_answer",
+    "extract_final_answer",
+    "find_boxed",
+    "last_boxed",
+    "normalize_answer",
+    "reference_answer",
+]
+
+#: Where a final answer may be taken from, in the order a verifier tries them.
+AnswerSource = Literal["boxed", "answer_is", "hashes", "last_dollar", "last_number"]
+
+_BOX_COMMANDS = ("\\boxed", "\\fbox")
+# The answer sits at the end; a long completion is only searched in its tail for the phrases.
+_PHRASE_WINDOW = 4096
+_PHRASE_LINES = 3
+_MAX_ANSWER_CHARS = 1024
+
+_ANSWER_IS = re.compile(
+    r"(?:final\s+answer|the\s+answer|answer)\**\s*(?:is|:|=)\s*(?:[:=]\s*)?\**\s*", re.IGNORECASE
+)
+_HASHES = re.compile(r"####\s*")
+_NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?|-?\.\d+")
+
+
+# --------------------------------------------------------------------------- boxes
+
+
+def _braced(text: str, start: int, max_len: int = 4 * _MAX_ANSWER_CHARS) -> tuple[str, int] | None:
+    """The content of the ``{...}`` group opening at ``text[start]`` and the index after it.
+
+    A counter, not recursion or a regex, so 3000-deep nesting costs nothing; ``None`` when the
+    group never closes (a truncated completion) or runs past ``max_len`` characters (no answer
+    is that long, and the bound keeps a megabyte of unclosed braces cheap).
+    """
+    depth = 0
+    i = start
+    n = min(len(text), start + max_len)
+    while i < n:
+        c = text[i]
+        if c == "\\":
+            i += 2  # an escaped brace \{ does not open or close a group
+            continue
+        if c == "{":
+            depth += 1
+        elif c == "}":
+            depth -= 1
+            if depth == 0:
+                return text[start + 1 : i], i + 1
+        i += 1
+    return None
+
+
+def _box_at(text: str, pos: int, command: str) -> str | None:
+    """The argument of ``\\boxed`` at ``pos``: ``\\boxed{...}`` or the shorthand ``\\boxed 5``."""
+    i = pos + len(command)
+    n = len(text)
+    if i < n and (text[i].isalpha()):
+        return None  # \boxedanswer or similar: another command
+    while i < n and text[i] in " \t":
+        i += 1
+    if i >= n:
+        return None
+    if text[i] == "{":
+        got = _braced(text, i)
+        return None if got is None else got[0]
+    # `\boxed 5` / `\boxed -3.5$`: a space-delimited token, as LaTeX would read it.
+    j = i
+    while j < n and text[j] not in " \t\r\n$":
+        j += 1
+    return text[i:j] or None
+
+
+def find_boxed(text: str, *, limit: int = 8) -> list[str]:
+    """The contents of the last ``limit`` ``\\boxed``/``\\fbox`` groups, in text order."""
+    found: list[tuple[int, str]] = []
+    for command in _BOX_COMMANDS:
+        end = len(text)
+        while len(found) < 2 * limit:
+            pos = text.rfind(command, 0, end)
+            if pos < 0:
+                break
+            content = _box_at(text, pos, command)
+            if content is not None:
+                found.append((pos, content))
+            end = pos
+    found.sort()
+    return [c for _, c in found[-limit:]]
+
+
+def last_boxed(text: str) -> str | None:
+    """The content of the last complete ``\\boxed{...}`` (or ``\\boxed 5``) in ``text``."""
+    best: tuple[int, str] | None = None
+    for command in _BOX_COMMANDS:
+        end = len(text)
+        # A truncated last box is skipped in favour of the one before it; bounded so that a
+        # completion made of thousands of unclosed boxes stays linear.
+        for _ in range(8):
+            pos = text.rfind(command, 0, end)
+            if pos < 0 or (best is not None and pos < best[0]):
+                break
+            content = _box_at(text, pos, command)
+            if content is not None:
+                best = (pos, content)
+                break
+            end = pos
+    return None if best is None else best[1]
+
+
+# --------------------------------------------------------------------------- phrases
+
+
+def _rest_of_statement(text: str) -> str:
+    """From just after a cue to the end of its line or sentence (a period then a space)."""
+    line = text.split("\n", 1)[0]
+    if line.startswith("$"):
+        close = line.find("$", 1) if not line.startswith("$$") else line.find("$$", 2)
+        if close > 0:
+            return line[: close + (2 if line.startswith("$$") else 1)]
+    cut = len(line)
+    for stop in (". ", ".\t"):
+        k = line.find(stop)
+        if 0 <= k < cut:
+            cut = k
+    return line[:cut]
+
+
+def final_lines(text: str, count: int) -> str:
+    """The last ``count`` non-empty lines of ``text`` (of its last few kilobytes)."""
+    tail = text[-_PHRASE_WINDOW:]
+    end = len(tail)
+    found = 0
+    while end > 0:
+        start = tail.rfind("\n", 0, end)
+        if tail[start + 1 : end].strip():
+            found += 1
+            if found == count:
+                return tail[start + 1 :]
+        if start < 0:
+            break
+        end = start
+    return tail
+
+
+def _after_last(pattern: re.Pattern[str], text: str) -> str | None:
+    last = None
+    for m in pattern.finditer(text):
+        last = m
+    if last is None:
+        return None
+    got = _rest_of_statement(text[last.end() :]).strip()
+    return got or None
+
+
+_ENDING = re.compile(r"[\s.,;:!?)*_]*")
+
+
+def _last_dollar(text: str) -> str | None:
+    """The ``$...$`` span the text ends with (punctuation aside): "... which gives $x = 5$."."""
+    text = text.rstrip()
+    end = len(text)
+    while end > 0 and _ENDING.fullmatch(text[end - 1]):
+        end -= 1
+    if end < 2 or text[end - 1] != "$":
+        return None
+    close = end - 1
+    while close > 0 and text[close - 1] == "$":  # $$...$$
+        close -= 1
+    start = text.rfind("$", 0, close)
+    while start > 0 and text[start - 1] == "$":
+        start -= 1
+    if start < 0:
+        return None
+    inner = text[start:close].strip("$ ")
+    return inner or None
+
+
+def _last_number(text: str) -> str | None:
+    """The number the text ends with (punctuation and a few words of unit aside)."""
+    last = None
+    for m in _NUMBER.finditer(text[-200:]):
+        last = m
+    if last is None:
+        return None
+    rest = text[-200:][last.end() :]
+    if not re.fullmatch(r"[\s.,;:!?)*_$%]*(?:[A-Za-z]+[\s.,;:!?)*_]*){0,2}", rest):
+        return None
+    return last.group(0)
+
+
+def extract_answer(
+    text: str, sources: Sequence[AnswerSource] = ("boxed", "answer_is", "hashes")
+) -> str | None:
+    """The raw (unnormalised) final answer, from the first of ``sources`` that finds one.
+
+    * ``boxed``: the last ``\\boxed{...}`` / ``\\fbox{...}`` / ``\\boxed 5``;
+    * ``answer_is``: the last "the answer is ...", "final answer: ...", "answer = ..."
+      statement in the last three non-empty lines, up to the end of its line or sentence;
+    * ``hashes``: the last ``#### ...`` in the last three non-empty lines (GSM8K);
+    * ``last_dollar``: the ``$...$`` math span the text ends with (punctuation aside);
+    * ``last_number``: the number the text ends with (punctuation and a short unit aside).
+
+    Phrase fallbacks look only at the end of the text, so an answer is never taken from an
+    earlier line of reasoning ("if the answer were 5, ...").
+    """
+    if not isinstance(text, str) or not text:
+        return None
+    for source in sources:
+        if source == "boxed":
+            got = last_boxed(text)
+        elif source == "answer_is":
+            got = _after_last(_ANSWER_IS, final_lines(text, _PHRASE_LINES))
+        elif source == "hashes":
+            got = _after_last(_HASHES, final_lines(text, _PHRASE_LINES))
+        elif source == "last_dollar":
+            got = _last_dollar(final_lines(text, 1))
+        elif source == "last_number":
+            got = _last_number(final_lines(text, 1))
+        else:
+            raise ValueError(f"unknown answer source {source!r}")
+        if got is not None and got.strip():
+            return got.strip()[:_MAX_ANSWER_CHARS]
+    return None
+
+
+# --------------------------------------------------------------------------- normalisation
+
+_WRAPPERS = ("\\text", "\\textbf", "\\textit", "\\mathrm", "\\mathbf", "\\mbox", "\\operatorname")
+_SPACING = re.compile(r"\\[,;:! ]|\\quad|\\qquad|~")
+_LEFT_RIGHT = re.compile(r"\\(?:left|right|bigl|bigr|Bigl|Bigr|big|Big)(?![A-Za-z])")
+_FRAC_VARIANTS = re.compile(r"\\[dt]frac(?![A-Za-z])")
+_DEGREES = re.compile(r"\^\s*\{?\s*\\circ\s*\}?|°|\\degree(?![A-Za-z])")
+_CURRENCY = re.compile(r"\\\$|\$")
+_PERCENT = re.compile(r"\\?%$")
+# `\frac13`, `\frac1{3}`, `\frac{1}3`: LaTeX reads one token per missing brace group.
+_FRAC_SHORT = re.compile(r"\\frac\s*(\d|\{[^{}]*\})\s*(\d|\{[^{}]*\})")
+_SQRT_SHORT = re.compile(r"\\sqrt\s*(\d|[A-Za-z](?![A-Za-z]))")
+_THOUSANDS = re.compile(r"^[+-]?\d{1,3}(?:,\d{3})+(?:\.\d+)?$")
+_LATEX_THOUSANDS = re.compile(r"(\d)\{,\}(\d{3})")
+_SINGLE_VAR_LHS = re.compile(r"^\\?[A-Za-z]\w*(?:_\{?\w+\}?)?\s*=(?!=)")
+_COMMAND_SPACE = re.compile(r"(\\[A-Za-z]+)\s+(?=[A-Za-z])")
+# Not "!": it is a factorial.
+_TRAILING = ".,;:?。 \t\n"
+
+
+def _unwrap_text_commands(s: str) -> str:
+    """Drop ``\\text{...}``-style wrappers, keeping their content, in one linear pass.
+
+    A trailing wrapper after a number is a unit (``5\\text{ cm}``) and goes entirely.
+    """
+    if "\\" not in s:
+        return s
+    out: list[str] = []
+    closers: list[bool] = []  # per open brace: drop its matching `}`?
+    i = 0
+    n = len(s)
+    while i < n:
+        c = s[i]
+        if c == "\\":
+            for w in _WRAPPERS:
+                if s.startswith(w, i):
+                    j = i + len(w)
+                    while j < n and s[j] == " ":
+                        j += 1
+                    if j < n and s[j] == "{":
+                        closers.append(True)
+                        i = j + 1
+                        break
+            else:
+                out.append(s[i : i + 2])
+                i += 2
+                continue
+            continue
+        if c == "{":
+            closers.append(False)
+        elif c == "}" and closers and closers.pop():
+            i += 1
+            continue
+        out.append(c)
+        i += 1
+    return "".join(out)
+
+
+def _drop_trailing_unit(s: str) -> str:
+    for w in ("\\text", "\\mbox", "\\mathrm"):
+        k = s.rfind(w + "{")
+        if k > 0 and s.endswith("}") and _braced(s, k + len(w)) == (s[k + len(w) + 1 : -1], len(s)):
+            head = s[:k].rstrip()
+            unit = s[k + len(w) + 1 : -1].strip()
+            if head and unit.replace(" ", "").isalpha() and _NUMBER.fullmatch(head.strip("$ ")):
+                return head
+    return s
+
+
+@lru_cache(maxsize=1 << 14)  # a group's samples repeat answers, and every rollout its reference
+def normalize_answer(answer: str) -> str:
+    """A canonical string for an extracted answer: equal strings mean the same answer.
+
+    Strips ``$``, spacing commands, ``\\left``/``\\right``, degrees, currency, a trailing ``%``
+    and punctuation, a trailing unit in ``\\text{}``; unwraps other ``\\text{}``; rewrites
+    ``\\dfrac``/``\\tfrac`` as ``\\frac`` and the shorthand ``\\frac13``/``\\sqrt3`` with braces;
+    drops thousands separators from plain numbers and a ``x =`` in front; removes whitespace.
+    Different strings may still be equal mathematically; that is the verifier's job.
+    """
+    s = answer.strip()
+    if len(s) > _MAX_ANSWER_CHARS:
+        s = s[:_MAX_ANSWER_CHARS]
+    s = s.replace("\x00", "").replace("\\displaystyle", "")
+    s = _SPACING.sub(" ", s)
+    s = _drop_trailing_unit(s)
+    s = _CURRENCY.sub("", s)
+    s = _unwrap_text_commands(s)
+    s = _LEFT_RIGHT.sub("", s)
+    s = _FRAC_VARIANTS.sub(r"\\frac", s)
+    s = _DEGREES.sub("", s)
+    s = _LATEX_THOUSANDS.sub(r"\1\2", s)
+    s = s.strip().rstrip(_TRAILING).strip()
+    s = _PERCENT.sub("", s).strip()
+    if s.count("=") == 1:
+        s = _SINGLE_VAR_LHS.sub("", s).strip()
+    if _THOUSANDS.match(s):
+        s = s.replace(",", "")
+    # Whitespace goes, except where it ends a command name before a letter (`\\pi r`).
+    s = _COMMAND_SPACE.sub("\\1\x00", s)
+    s = "".join(s.split()).replace("\x00", " ")
+    s = _FRAC_SHORT.sub(_brace_frac, s)
+    s = _SQRT_SHORT.sub(r"\\sqrt{\1}", s)
+    s = s.rstrip(_TRAILING)
+    # A lone pair of outer braces {x} is grouping, not a set.
+    for _ in range(3):
+        if len(s) >= 2 and s[0] == "{" and _braced(s, 0) == (s[1:-1], len(s)):
+            s = s[1:-1]
+    return s
+
+
+def _brace_frac(m: re.Match[str]) -> str:
+    a, b = m.group(1), m.group(2)
+    a = a if a.startswith("{") else "{" + a + "}"
+    b = b if b.startswith("{") else "{" + b + "}"
+    return f"\\frac{a}{b}"
+
+
+def extract_final_answer(text: str) -> str | None:
+    """The normalised final answer of a completion, or ``None`` when it states none.
+
+    The last ``\\boxed{...}`` (or ``\\boxed 5``); else the last "the answer is ..." statement;
+    else the last ``#### n`` line; then :func:`normalize_answer`. This is the answer key that
+    exploration and diversity terms use when no ``answer_from`` reward is named. Linear-time,
+    pure Python, safe on megabyte inputs and deep nesting; never raises.
+    """
+    if not isinstance(text, str):
+        return None
+    raw = extract_answer(text, ("boxed", "answer_is", "hashes"))
+    if raw is None:
+        return None
+    norm = normalize_answer(raw)
+    return norm or None
+
+
+def completion_tail(completion: object, max_chars: int) -> str:
+    """A completion's text (string or chat messages), cut to its last ``max_chars`` characters.
+
+    The answer is at the end, so a runaway completion keeps its tail; NUL characters go, since
+    no answer contains them and C-level parsers choke on them.
+    """
+    from rewardkit._rollout import message_text
+
+    text = message_text(completion)
+    if len(text) > max_chars:
+        text = text[-max_chars:]
+    return text.replace("\x00", "") if "\x00" in text else text
+
+
+def reference_answer(reference: object) -> str | None:
+    """The answer a reference states, whatever form the dataset stores it in.
+
+    Bare LaTeX (``3, 5``), ``$...$``, ``\\boxed{...}``, a GSM8K ``#### n`` solution or a full
+    worked solution (its last box, else its "the answer is ..." statement); numbers become their
+    text; anything else (None, lists, dicts) gives ``None``.
+    """
+    if isinstance(reference, bool):
+        return None
+    if isinstance(reference, (int, float)):
+        return repr(reference)
+    if not isinstance(reference, str):
+        return None
+    text = reference.strip()
+    if not text:
+        return None
+    if "\\boxed" in text or "\\fbox" in text:
+        got = last_boxed(text)
+        if got is not None:
+            return got.strip() or None
+    if "####" in text:
+        got = extract_answer(text, ("hashes",))
+        if got is not None:
+            return got
+    if "\n" in text or len(text) > 200:  # a worked solution rather than an answer
+        got = extract_answer(text, ("answer_is", "last_dollar"))
+        if got is not None:
+            return got
+    if len(text) >= 2 and text.startswith("$") and text.endswith("$"):
+        text = text.strip("$").strip()
+    return text or None

@@ -1,0 +1,278 @@
+"""The ``math`` verifier: math-verify comparisons in the engine's workers, cheap checks first.
+
+Per rollout, in the trainer's process (pure Python, linear time): take the reference's answer
+(bare LaTeX, ``$...$``, ``\\boxed{}`` or a worked solution), extract the completion's final
+answer (last box, then the configured fallbacks), and normalise both (:func:`normalize_answer`).
+Identical normalised strings are correct, and two plain numbers are compared exactly, without
+sympy. Everything else goes to math-verify in a worker process, keyed by (reference, answer) so
+that a group whose samples collapsed onto one answer is verified once, with the engine's hard
+deadline instead of math-verify's signal-based timeout (which works only on the main thread and
+cannot interrupt C code).
+
+Both strings reach math-verify wrapped in ``$...$``: bare gold like ``3, 5`` otherwise parses as
+``5``, and shorthand like ``\\frac13`` is only understood inside math delimiters. ``verify`` is
+called gold first, as it is asymmetric.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from functools import lru_cache
+from typing import Any, ClassVar, Literal
+
+from pydantic import Field
+
+from rewardkit._components import ComponentConfig, RewardComponent, ScoringContext
+from rewardkit._rollout import Outcome, RewardResult, Rollout
+from rewardkit.verifiers._closed_form import closed_form
+from rewardkit.verifiers._extract import (
+    completion_tail,
+    extract_answer,
+    find_boxed,
+    normalize_answer,
+    reference_answer,
+)
+
+__all__ = ["MathConfig", "MathVerifier", "verify_math_answer"]
+
+
+# --------------------------------------------------------------------------- worker side
+
+
+@lru_cache(maxsize=8192)
+def _parse(latex: str) -> tuple[Any, ...]:
+    from math_verify import LatexExtractionConfig, parse
+
+    # parsing_timeout=None: the engine keeps the deadline; math-verify's SIGALRM would raise
+    # off the main thread and could not stop C code anyway.
+    return tuple(parse(f"${latex}$", [LatexExtractionConfig()], parsing_timeout=None))
+
+
+def verify_math_answer(item: tuple[str, str, int, int, bool]) -> RewardResult:
+    """Worker function: is the normalised ``pred`` equal to the normalised ``gold``?"""
+    from math_verify import verify
+
+    gold, pred, float_rounding, numeric_precision, strict = item
+    gold_parsed = _parse(gold)
+    if not gold_parsed:
+        return RewardResult.error(f"math-verify cannot parse the reference {gold[:60]!r}")
+    pred_parsed = _parse(pred)
+    if not pred_parsed:
+        return RewardResult.incorrect(reason="math-verify cannot parse the answer")
+    ok = verify(
+        list(gold_parsed),
+        list(pred_parsed),
+        float_rounding=float_rounding,
+        numeric_precision=numeric_precision,
+        strict=strict,
+        timeout_seconds=None,
+    )
+    return RewardResult.correct() if ok else RewardResult.incorrect()
+
+
+def _warmup() -> None:
+    """Import math-verify and sympy and exercise the parser once, outside any item's deadline."""
+    for name in ("math_verify", "math_verify.parser", "math_verify.grader"):
+        # "Timeout is disabled" is expected here: the engine enforces the deadline.
+        logging.getLogger(name).setLevel(logging.ERROR)
+    verify_math_answer(("\\frac{1}{2}", "0.5", 6, 15, True))
+    verify_math_answer(("(1,2]", "x^2+\\sqrt{3}", 6, 15, True))
+
+
+verify_math_answer.rewardkit_warmup = _warmup  # type: ignore[attr-defined]
+
+
+# --------------------------------------------------------------------------- fast path
+
+
+def _fast_verdict(gold: str, pred: str, *, strict: bool) -> bool | None:
+    """The verdict when both answers are simple closed forms (exact arithmetic), else None.
+
+    Only verdicts math-verify would give too: equal exact values are equal; unequal ones are
+    left to math-verify when a decimal point is involved (its rounding may call 0.333333 and
+    1/3 equal) or when the two are different kinds of object that it might still relate
+    (a one-element set and a number, lists with different brackets, anything when not strict).
+    """
+    g, p = closed_form(gold), closed_form(pred)
+    if g is None or p is None:
+        return None
+    if g == p:
+        return True
+    if "." in gold or "." in pred:
+        return None
+    if g[0] != p[0]:
+        if not strict or any(x[0] == "set" and len(x[1]) == 1 for x in (g, p)):  # type: ignore[arg-type]
+            return None
+        return False
+    if g[0] == "seq" and (g[1], g[2]) != (p[1], p[2]) and (len(g[3]) > 2 or len(p[3]) > 2):  # type: ignore[arg-type]
+        return None
+    return False
+
+
+# --------------------------------------------------------------------------- component
+
+
+AnswerSourceName = Literal["boxed", "answer_is", "last_dollar", "hashes", "last_number"]
+
+
+class MathConfig(ComponentConfig):
+    answer_sources: list[AnswerSourceName] = Field(
+        default_factory=lambda: ["boxed", "answer_is", "last_dollar"],
+        min_length=1,
+        description="Where to find the model's final answer, in order: the last \\boxed{} "
+        "('boxed'), a 'the answer is ...' statement in the last lines ('answer_is'), the last "
+        "$...$ of the last line ('last_dollar'), a '#### n' line ('hashes'), the last number of "
+        "the last line ('last_number'). Never an earlier line of reasoning.",
+    )
+    reject_hedged: bool = Field(
+        default=True,
+        description="Score as incorrect a final paragraph that boxes several different answers "
+        "('\\boxed{3} or \\boxed{5}'), unless the reference itself lists several answers.",
+    )
+    correct_score: float = Field(default=1.0, description="Score of a correct answer.")
+    incorrect_score: float = Field(default=0.0, description="Score of a wrong answer.")
+    no_answer_score: float = Field(
+        default=0.0, description="Score when no final answer can be found."
+    )
+    timeout_s: float | None = Field(
+        default=None,
+        gt=0,
+        le=3600,
+        description="Deadline per verification in seconds; default: the engine's timeout_s.",
+    )
+    float_rounding: int = Field(
+        default=6, ge=0, le=50, description="math-verify: decimal places floats are rounded to."
+    )
+    numeric_precision: int = Field(
+        default=15, ge=1, le=100, description="math-verify: significant digits in numeric checks."
+    )
+    strict: bool = Field(
+        default=True,
+        description="math-verify strict mode: variables matter and sets never equal tuples.",
+    )
+
+
+class _Pending:
+    """A rollout whose verdict needs math-verify."""
+
+    __slots__ = ("answer", "index", "item", "key")
+
+    def __init__(self, index: int, answer: str, item: tuple[Any, ...]) -> None:
+        self.index = index
+        self.answer = answer
+        self.item = item
+        self.key = item  # the item is exactly what determines the verdict
+
+
+class MathVerifier(RewardComponent):
+    """Math answers checked with math-verify (gold-first, LaTeX-normalised) under a hard deadline."""
+
+    type: ClassVar[str] = "math"
+    Config: ClassVar[type[ComponentConfig]] = MathConfig
+    requires_reference: ClassVar[bool] = True
+    config: MathConfig
+
+    # ------------------------------------------------------------------ per rollout, in process
+
+    @staticmethod
+    def _final_boxes(text: str) -> list[str]:
+        """Normalised contents of the boxes in the paragraph of the last box."""
+        last = text.rfind("\\boxed")
+        if last < 0:
+            return []
+        paragraph = text[text.rfind("\n\n", 0, last) + 1 :]
+        return [b for b in (normalize_answer(x) for x in find_boxed(paragraph)) if b]
+
+    def _triage(self, rollout: Any, index: int, max_chars: int) -> RewardResult | _Pending:
+        cfg = self.config
+        gold_raw = reference_answer(rollout.reference)
+        gold = normalize_answer(gold_raw) if gold_raw is not None else ""
+        if not gold:
+            return RewardResult.error("missing reference")
+        text = completion_tail(rollout.completion, max_chars)
+        raw = extract_answer(text, cfg.answer_sources)
+        if raw is None:
+            return RewardResult.no_answer(score=cfg.no_answer_score)
+        pred = normalize_answer(raw)
+        if not pred:
+            return RewardResult.no_answer("empty final answer", score=cfg.no_answer_score)
+        if cfg.reject_hedged and text.count("\\boxed") > 1:
+            boxes = self._final_boxes(text)
+            if len(set(boxes)) > 1:
+                if "," not in gold:
+                    return RewardResult.incorrect(
+                        cfg.incorrect_score, answer=pred, reason="hedged: several boxed answers"
+                    )
+                pred = ",".join(dict.fromkeys(boxes))  # a multi-part answer boxed part by part
+        if pred == gold:
+            return RewardResult.correct(cfg.correct_score, answer=pred)
+        fast = _fast_verdict(gold, pred, strict=cfg.strict)
+        if fast is True:
+            return RewardResult.correct(cfg.correct_score, answer=pred)
+        if fast is False:
+            return RewardResult.incorrect(cfg.incorrect_score, answer=pred)
+        item = (gold, pred, cfg.float_rounding, cfg.numeric_precision, cfg.strict)
+        return _Pending(index, pred, item)
+
+    def _triage_all(
+        self, rollouts: Sequence[Rollout], context: ScoringContext
+    ) -> tuple[list[RewardResult | None], list[_Pending]]:
+        max_chars = context.engine.config.max_input_chars
+        out: list[RewardResult | None] = []
+        pending: list[_Pending] = []
+        for i, r in enumerate(rollouts):
+            try:
+                got = self._triage(r, i, max_chars)
+            except Exception as exc:  # one odd rollout must not fail the batch
+                got = RewardResult.error(f"{type(exc).__name__}: {exc}"[:300])
+            if isinstance(got, _Pending):
+                pending.append(got)
+                out.append(None)
+            else:
+                out.append(got)
+        return out, pending
+
+    def _merge(
+        self,
+        out: list[RewardResult | None],
+        pending: list[_Pending],
+        verdicts: Sequence[RewardResult],
+    ) -> list[RewardResult]:
+        cfg = self.config
+        for p, v in zip(pending, verdicts):
+            if v.outcome is Outcome.CORRECT:
+                out[p.index] = RewardResult.correct(cfg.correct_score, answer=p.answer)
+            elif v.outcome is Outcome.INCORRECT:
+                out[p.index] = RewardResult.incorrect(
+                    cfg.incorrect_score, answer=p.answer, reason=v.reason
+                )
+            else:  # timeout / error: keep the outcome, still report the answer it was about
+                out[p.index] = RewardResult(v.score, v.outcome, v.reason, p.answer)
+        return out  # type: ignore[return-value]
+
+    def score(self, rollouts: Sequence[Rollout], context: ScoringContext) -> list[RewardResult]:
+        out, pending = self._triage_all(rollouts, context)
+        if not pending:
+            return out  # type: ignore[return-value]
+        verdicts = context.engine.map(
+            verify_math_answer,
+            [p.item for p in pending],
+            keys=[p.key for p in pending],
+            timeout_s=self.config.timeout_s,
+        )
+        return self._merge(out, pending, verdicts)
+
+    async def ascore(
+        self, rollouts: Sequence[Rollout], context: ScoringContext
+    ) -> list[RewardResult]:
+        out, pending = self._triage_all(rollouts, context)
+        if not pending:
+            return out  # type: ignore[return-value]
+        verdicts = await context.engine.amap(
+            verify_math_answer,
+            [p.item for p in pending],
+            keys=[p.key for p in pending],
+            timeout_s=self.config.timeout_s,
+        )
+        return self._merge(out, pending, verdicts)
