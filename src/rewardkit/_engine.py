@@ -67,6 +67,38 @@ _REASON_CHARS = 300
 _MAX_START_FAILURES = 3
 
 
+# =========================================================================== starting workers
+
+_starting_worker = threading.local()
+
+
+def _install_main_guard() -> None:
+    """Keep spawned workers from re-running the parent's ``__main__``.
+
+    multiprocessing re-imports the parent's main script in every spawn/forkserver child (as
+    ``__mp_main__``) so functions defined there unpickle. A training script without an
+    ``if __name__ == "__main__":`` guard would then build its model and start training again in
+    each worker. The workers only run functions from importable modules (plugins, rewardkit), so
+    the main-module keys are dropped from the preparation data - only for starts made by the
+    engine's own thread (a thread-local flag), leaving every other use of multiprocessing alone.
+    """
+    from multiprocessing import spawn
+
+    if getattr(spawn.get_preparation_data, "_rewardkit_guard", False):
+        return
+    original = spawn.get_preparation_data
+
+    def get_preparation_data(name: str) -> dict[str, Any]:
+        data = original(name)
+        if getattr(_starting_worker, "active", False):
+            data.pop("init_main_from_path", None)
+            data.pop("init_main_from_name", None)
+        return data
+
+    get_preparation_data._rewardkit_guard = True  # type: ignore[attr-defined]
+    spawn.get_preparation_data = get_preparation_data
+
+
 # =========================================================================== worker side
 
 
@@ -379,7 +411,12 @@ class _Pool:
             name="rewardkit-engine-worker",
             daemon=True,
         )
-        process.start()
+        _install_main_guard()
+        _starting_worker.active = True
+        try:
+            process.start()
+        finally:
+            _starting_worker.active = False
         child_conn.close()
         return _Worker(process, parent_conn, progress)
 
