@@ -1,0 +1,172 @@
+"""The ``rewardkit`` reward manager, found through verl's registry, scoring real DataProtos through
+verl's own reward-loop code (``load_reward_manager``, ``RewardLoopWorker.compute_score_batch``,
+``assemble_rm_scores``)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+from rewardkit_verl._extra_info import OUTCOME_CODES, ExtraInfoLayout
+from rewardkit_verl._scorer import close_scorers
+from verl_testlib import make_dataproto, verl_config
+
+KEYWORD_CONFIG = {
+    "rewards": [
+        {"type": "keyword", "name": "says_answer", "keywords": ["answer"], "weight": 1.0},
+        {"type": "keyword", "name": "kw.both", "keywords": ["answer", "boxed"], "weight": 0.5},
+    ],
+    "engine": {"workers": 1},
+}
+
+EXPECTED_KEYS = [
+    "score",
+    *("says_answer", "says_answer_outcome", "says_answer_answer", "says_answer_reason"),
+    *("kw_both", "kw_both_outcome", "kw_both_answer", "kw_both_reason"),
+]
+
+
+@pytest.fixture(autouse=True)
+def _fresh_scorers() -> Any:
+    yield
+    close_scorers()
+
+
+def _batch(tokenizer: Any) -> Any:
+    chat = [{"role": "user", "content": "What is 2 + 2?"}]
+    return make_dataproto(
+        tokenizer,
+        prompts=[chat, chat, chat, "plain prompt"],
+        responses=[
+            "The answer is \\boxed{4}.",  # both rewards correct
+            "My answer: 5",  # says_answer correct, kw.both half
+            "",  # empty: no_answer for both
+            "I do not know",  # incorrect for both
+        ],
+        ground_truths=["4", "4", "4", "x"],
+        uids=["u0", "u0", "u0", "u1"],
+    )
+
+
+def test_manager_is_found_through_verls_registry_and_loader(tokenizer: Any) -> None:
+    from rewardkit_verl import RewardKitRewardManager
+    from verl.experimental.reward_loop.reward_manager import get_reward_manager_cls
+    from verl.trainer.ppo.reward import load_reward_manager
+
+    assert get_reward_manager_cls("rewardkit") is RewardKitRewardManager
+    manager = load_reward_manager(verl_config(KEYWORD_CONFIG), tokenizer)
+    assert type(manager) is RewardKitRewardManager
+    assert list(manager.scorer.layout.keys) == EXPECTED_KEYS
+
+
+def test_reward_loop_worker_scores_a_dataproto_with_fixed_keys(
+    tokenizer: Any, tokenizer_dir: Any
+) -> None:
+    from verl.experimental.reward_loop.reward_loop import RewardLoopWorker
+    from verl.experimental.reward_loop.reward_manager.base import RewardManagerBase
+
+    data = _batch(tokenizer)
+    worker = RewardLoopWorker(verl_config(KEYWORD_CONFIG, tokenizer_dir=tokenizer_dir))
+    outputs = asyncio.run(worker.compute_score_batch(data))
+
+    assert len(outputs) == 4
+    # verl's RewardLoopManager builds every extra-info column from the first sample's keys.
+    for out in outputs:
+        assert list(out["reward_extra_info"]) == EXPECTED_KEYS
+    infos = [o["reward_extra_info"] for o in outputs]
+    columns = {k: np.array([info[k] for info in infos]) for k in infos[0]}
+
+    assert [o["reward_score"] for o in outputs] == pytest.approx([1.5, 1.25, 0.0, 0.0])
+    assert columns["says_answer"].tolist() == [1.0, 1.0, 0.0, 0.0]
+    assert columns["kw_both"].tolist() == [1.0, 0.5, 0.0, 0.0]
+    codes = OUTCOME_CODES
+    assert columns["says_answer_outcome"].tolist() == [
+        codes["correct"],
+        codes["correct"],
+        codes["no_answer"],
+        codes["incorrect"],
+    ]
+    assert columns["kw_both_reason"].tolist()[2] == "empty completion"
+
+    rm_scores = RewardManagerBase.assemble_rm_scores(data, [o["reward_score"] for o in outputs])
+    assert rm_scores.shape == data.batch["responses"].shape
+    assert rm_scores.sum(dim=1).tolist() == pytest.approx([1.5, 1.25, 0.0, 0.0])
+    # Each score sits on the last valid response token (the eos).
+    lengths = data.batch["attention_mask"][:, data.batch["prompts"].shape[1] :].sum(dim=1)
+    for i, n in enumerate(lengths.tolist()):
+        assert rm_scores[i, n - 1] == pytest.approx(rm_scores[i].sum())
+        assert torch.count_nonzero(rm_scores[i, n:]) == 0
+
+    # The extra info decodes back to the results the driver-side shaping reads.
+    layout = ExtraInfoLayout.for_config(worker.reward_manager.settings.config)
+    totals, results = layout.decode_batch(infos)
+    assert totals == pytest.approx([1.5, 1.25, 0.0, 0.0])
+    assert [r.outcome.value for r in results["kw.both"]] == [
+        "correct",
+        "incorrect",
+        "no_answer",
+        "incorrect",
+    ]
+
+
+def test_a_sample_over_its_time_limit_keeps_the_key_set(tokenizer: Any) -> None:
+    from verl.trainer.ppo.reward import load_reward_manager
+
+    data = _batch(tokenizer)
+    fast = load_reward_manager(verl_config(KEYWORD_CONFIG), tokenizer)
+    # A limit no scoring can meet: every sample times out, and still reports every key.
+    slow = load_reward_manager(
+        verl_config(KEYWORD_CONFIG, rewardkit_sample_timeout_s=1e-9), tokenizer
+    )
+
+    async def run(manager: Any) -> list[dict[str, Any]]:
+        return await asyncio.gather(*(manager.run_single(data[i : i + 1]) for i in range(4)))
+
+    ok = asyncio.run(run(fast))
+    timed_out = asyncio.run(run(slow))
+    for a, b in zip(ok, timed_out):
+        assert list(a["reward_extra_info"]) == list(b["reward_extra_info"]) == EXPECTED_KEYS
+        assert b["reward_score"] == 0.0
+        assert b["reward_extra_info"]["says_answer_outcome"] == OUTCOME_CODES["timeout"]
+        assert "rewardkit_sample_timeout_s" in b["reward_extra_info"]["kw_both_reason"]
+
+
+def test_missing_config_is_a_clear_error(tokenizer: Any) -> None:
+    from omegaconf import OmegaConf
+    from verl.trainer.ppo.reward import load_reward_manager
+
+    from rewardkit import ConfigError
+
+    config = verl_config(KEYWORD_CONFIG)
+    del config.reward["reward_kwargs"]
+    with pytest.raises(ConfigError, match=r"\+reward\.reward_kwargs\.rewardkit_config="):
+        load_reward_manager(config, tokenizer)
+    bad = verl_config({"rewards": [{"type": "keywrd", "keywords": ["a"]}]})
+    with pytest.raises(ConfigError, match="did you mean 'keyword'"):
+        load_reward_manager(bad, tokenizer)
+    _ = OmegaConf
+
+
+def test_compute_score_pkg_path_returns_the_same_keys(tmp_path: Any) -> None:
+    import yaml
+    from verl.trainer.ppo.reward import get_custom_reward_fn
+
+    path = tmp_path / "rk.yaml"
+    path.write_text(yaml.safe_dump(KEYWORD_CONFIG))
+    config = verl_config(KEYWORD_CONFIG)
+    config.reward.custom_reward_function.path = "pkg://rewardkit_verl.scoring"
+    config.reward.custom_reward_function["reward_kwargs"] = {"rewardkit_config": str(path)}
+    fn = get_custom_reward_fn(config)
+
+    async def call(text: str) -> dict[str, Any]:
+        return await fn(
+            data_source="test", solution_str=text, ground_truth="4", extra_info={"index": 3}
+        )
+
+    good, empty = asyncio.run(call("answer \\boxed{4}")), asyncio.run(call(""))
+    assert list(good) == list(empty) == EXPECTED_KEYS
+    assert good["score"] == pytest.approx(1.5)
+    assert empty["says_answer_outcome"] == OUTCOME_CODES["no_answer"]
