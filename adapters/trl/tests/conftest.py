@@ -9,27 +9,17 @@ vocabulary, and ``trl_tiny.tiny_grpo_args(output_dir, **overrides)`` for ``GRPOC
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-for _var, _value in {
-    "HF_HUB_OFFLINE": "1",
-    "TRANSFORMERS_OFFLINE": "1",
-    "HF_DATASETS_OFFLINE": "1",
-    "HF_HUB_DISABLE_TELEMETRY": "1",
-    "TOKENIZERS_PARALLELISM": "false",
-    "WANDB_MODE": "disabled",
-}.items():
-    os.environ.setdefault(_var, _value)
-
+# The offline environment variables are set by the repository's root conftest.py.
 # --import-mode=importlib puts no test folder on sys.path; the sibling helper modules have unique
 # names (trl_*), so appending this folder shadows nothing.
 sys.path.append(str(Path(__file__).parent))
-from trl_tiny import build_tiny_model_and_tokenizer, tiny_prompt_texts  # noqa: E402
+from trl_tiny import build_tiny_model_and_tokenizer, tiny_prompt_texts
 
 
 @pytest.fixture
