@@ -4,35 +4,40 @@
   their ``reward_weights``; groups stay whole across processes.
 * :class:`RewardKitGRPOTrainer` / :class:`RewardKitRLOOTrainer` (or :class:`RewardKitTrainerMixin`
   on your own trainer) - the config wired in, with state kept in checkpoints.
+* :class:`EntropyMaskMixin` - rewardkit's token mask on TRL's own entropies.
 * :mod:`rewardkit_trl.presets` - module-level reward functions for ``trl grpo --reward_funcs``.
 
-The trainers import TRL on first access, so ``import rewardkit_trl`` stays light.
+Public names load their modules on first access (PEP 562): the ``rewardkit`` plugin entry point
+imports this package in every ``rewardkit`` command, which should not pay for TRL or the scorer.
 """
 
 from __future__ import annotations
 
+import importlib
 from typing import TYPE_CHECKING, Any
 
-from rewardkit_trl._call import REFERENCE_COLUMNS
-from rewardkit_trl._entropy_mask import EntropyMaskMixin as EntropyMaskMixin
-from rewardkit_trl._layout import ProcessLayoutError
-from rewardkit_trl._reward_funcs import (
-    AsyncRewardKitRewardFunc,
-    RewardKitRewardFunc,
-    RewardKitTotalRewardFunc,
-    build_reward_funcs,
-    build_total_reward_func,
-)
-from rewardkit_trl._scorer import RewardKitScorer, is_io_bound
-from rewardkit_trl._trainer import STATE_FILENAME, RewardKitTrainerMixin
-
-if TYPE_CHECKING:
-    from rewardkit_trl._trainers import RewardKitGRPOTrainer, RewardKitRLOOTrainer
+_EXPORTS: dict[str, str] = {
+    "REFERENCE_COLUMNS": "_call",
+    "EntropyMaskMixin": "_entropy_mask",
+    "ProcessLayoutError": "_layout",
+    "AsyncRewardKitRewardFunc": "_reward_funcs",
+    "RewardKitRewardFunc": "_reward_funcs",
+    "RewardKitTotalRewardFunc": "_reward_funcs",
+    "build_reward_funcs": "_reward_funcs",
+    "build_total_reward_func": "_reward_funcs",
+    "RewardKitScorer": "_scorer",
+    "is_io_bound": "_scorer",
+    "STATE_FILENAME": "_trainer",
+    "RewardKitTrainerMixin": "_trainer",
+    "RewardKitGRPOTrainer": "_trainers",
+    "RewardKitRLOOTrainer": "_trainers",
+}
 
 __all__ = [
     "REFERENCE_COLUMNS",
     "STATE_FILENAME",
     "AsyncRewardKitRewardFunc",
+    "EntropyMaskMixin",
     "ProcessLayoutError",
     "RewardKitGRPOTrainer",
     "RewardKitRLOOTrainer",
@@ -45,12 +50,31 @@ __all__ = [
     "is_io_bound",
 ]
 
-_LAZY = {"RewardKitGRPOTrainer", "RewardKitRLOOTrainer"}
-
 
 def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        from rewardkit_trl import _trainers
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'rewardkit_trl' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"rewardkit_trl.{module}"), name)
+    globals()[name] = value
+    return value
 
-        return getattr(_trainers, name)
-    raise AttributeError(f"module 'rewardkit_trl' has no attribute {name!r}")
+
+def __dir__() -> list[str]:
+    return __all__
+
+
+if TYPE_CHECKING:
+    from rewardkit_trl._call import REFERENCE_COLUMNS
+    from rewardkit_trl._entropy_mask import EntropyMaskMixin
+    from rewardkit_trl._layout import ProcessLayoutError
+    from rewardkit_trl._reward_funcs import (
+        AsyncRewardKitRewardFunc,
+        RewardKitRewardFunc,
+        RewardKitTotalRewardFunc,
+        build_reward_funcs,
+        build_total_reward_func,
+    )
+    from rewardkit_trl._scorer import RewardKitScorer, is_io_bound
+    from rewardkit_trl._trainer import STATE_FILENAME, RewardKitTrainerMixin
+    from rewardkit_trl._trainers import RewardKitGRPOTrainer, RewardKitRLOOTrainer
