@@ -14,7 +14,9 @@ def main() -> None:
     text = DOC.read_text(encoding="utf-8")
     head, rest = text.split(BEGIN, 1)
     _, tail = rest.split(END, 1)
-    DOC.write_text(f"{head}{BEGIN}\n{render_config_reference().strip()}\n{END}{tail}", encoding="utf-8")
+    DOC.write_text(
+        f"{head}{BEGIN}\n{render_config_reference().strip()}\n{END}{tail}", encoding="utf-8"
+    )
     print(f"updated {DOC}")
 
 

@@ -19,14 +19,26 @@ from rewardkit._registry import BUILTIN_PLUGINS, ComponentRegistry
 __all__ = ["render_config_reference"]
 
 _SECTION_TITLES = {
-    ComponentKind.REWARD: ("rewards", "Rewards and verifiers (`rewards:`)", "Common fields: `name`, `type`, `weight`."),
+    ComponentKind.REWARD: (
+        "rewards",
+        "Rewards and verifiers (`rewards:`)",
+        "Common fields: `name`, `type`, `weight`.",
+    ),
     ComponentKind.SHAPING: (
         "shaping",
         "Shaping terms (`shaping:`)",
         "Common fields: `name`, `type`, `combine` (`add` or `multiply`).",
     ),
-    ComponentKind.TOKEN_MASK: ("token_mask", "Token masks (`token_mask:`)", "Common field: `type`."),
-    ComponentKind.DIAGNOSTIC: ("diagnostics", "Diagnostics (`diagnostics:`)", "Common fields: `name`, `type`."),
+    ComponentKind.TOKEN_MASK: (
+        "token_mask",
+        "Token masks (`token_mask:`)",
+        "Common field: `type`.",
+    ),
+    ComponentKind.DIAGNOSTIC: (
+        "diagnostics",
+        "Diagnostics (`diagnostics:`)",
+        "Common fields: `name`, `type`.",
+    ),
 }
 
 
@@ -55,7 +67,14 @@ def _default(field: FieldInfo) -> str:
 def _constraints(field: FieldInfo) -> str:
     parts = []
     for meta in field.metadata:
-        for attr, sym in (("ge", "≥"), ("gt", ">"), ("le", "≤"), ("lt", "<"), ("min_length", "min len"), ("max_length", "max len")):
+        for attr, sym in (
+            ("ge", "≥"),
+            ("gt", ">"),
+            ("le", "≤"),
+            ("lt", "<"),
+            ("min_length", "min len"),
+            ("max_length", "max len"),
+        ):
             value = getattr(meta, attr, None)
             if value is not None:
                 parts.append(f"{sym} {value}")
@@ -79,7 +98,16 @@ def render_config_reference(registry: ComponentRegistry | None = None) -> str:
     top = {k: v for k, v in RewardKitConfig.model_fields.items()}
     out += ["| field | description |", "|---|---|"]
     out += [f"| `{k}` | {v.description} |" for k, v in top.items()]
-    out += ["", "### `engine:`", "", *_table(EngineConfig), "", "### `plugins:`", "", *_table(PluginsConfig)]
+    out += [
+        "",
+        "### `engine:`",
+        "",
+        *_table(EngineConfig),
+        "",
+        "### `plugins:`",
+        "",
+        *_table(PluginsConfig),
+    ]
     for kind, (_, title, common) in _SECTION_TITLES.items():
         out += ["", f"### {title}", "", common]
         for info in registry.of_kind(kind).values():

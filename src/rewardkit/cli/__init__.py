@@ -7,8 +7,10 @@ import click
 
 from rewardkit import __version__
 from rewardkit.cli._components import components_command
+from rewardkit.cli._report import report_command
 from rewardkit.cli._schema import schema_command
 from rewardkit.cli._score import score_command
+from rewardkit.cli._train_classifier import train_classifier_command
 from rewardkit.cli._validate import validate_command
 
 __all__ = ["cli", "main"]
@@ -56,6 +58,8 @@ cli.add_command(components_command)
 cli.add_command(validate_command)
 cli.add_command(schema_command)
 cli.add_command(score_command)
+cli.add_command(report_command)
+cli.add_command(train_classifier_command)
 
 
 def main() -> None:

