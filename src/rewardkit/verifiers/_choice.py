@@ -17,6 +17,7 @@ from pydantic import Field
 from rewardkit._components import ComponentConfig, RewardComponent, ScoringContext
 from rewardkit._rollout import RewardResult, Rollout
 from rewardkit.verifiers._extract import completion_tail, final_lines, last_boxed, normalize_answer
+from rewardkit.verifiers._scores import VerdictScoresConfig
 
 __all__ = ["ChoiceVerifier", "extract_choice"]
 
@@ -65,17 +66,12 @@ def extract_choice(text: str, letters: str = "ABCDEFGHIJ") -> tuple[str | None, 
     return None, False
 
 
-class ChoiceConfig(ComponentConfig):
+class ChoiceConfig(VerdictScoresConfig):
     letters: str = Field(
         default="ABCDEFGHIJ",
         pattern=r"^[A-Z]{2,26}$",
         description="The option letters a question may have (upper case).",
     )
-    correct_score: float = Field(default=1.0, description="Score of the right letter.")
-    incorrect_score: float = Field(
-        default=0.0, description="Score of a wrong letter or of a hedge between letters."
-    )
-    no_answer_score: float = Field(default=0.0, description="Score when no letter is stated.")
 
 
 class ChoiceVerifier(RewardComponent):

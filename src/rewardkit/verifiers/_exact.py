@@ -16,11 +16,12 @@ from rewardkit.verifiers._extract import (
     normalize_answer,
     reference_answer,
 )
+from rewardkit.verifiers._scores import VerdictScoresConfig
 
 __all__ = ["ExactMatchVerifier"]
 
 
-class ExactConfig(ComponentConfig):
+class ExactConfig(VerdictScoresConfig):
     answer_sources: list[Literal["boxed", "answer_is", "hashes", "last_dollar", "whole"]] = Field(
         default_factory=lambda: ["boxed", "answer_is", "hashes"],
         min_length=1,
@@ -33,9 +34,6 @@ class ExactConfig(ComponentConfig):
         description="Apply the answer normalisation (strip $, \\text{}, spaces, trailing "
         "punctuation, ...) to both sides; off compares stripped strings.",
     )
-    correct_score: float = Field(default=1.0, description="Score of a matching answer.")
-    incorrect_score: float = Field(default=0.0, description="Score of a different answer.")
-    no_answer_score: float = Field(default=0.0, description="Score when no answer is found.")
 
 
 class ExactMatchVerifier(RewardComponent):

@@ -33,6 +33,7 @@ from rewardkit.verifiers._extract import (
     normalize_answer,
     reference_answer,
 )
+from rewardkit.verifiers._scores import VerdictScoresConfig
 
 __all__ = ["MathConfig", "MathVerifier", "verify_math_answer"]
 
@@ -116,7 +117,7 @@ def _fast_verdict(gold: str, pred: str, *, strict: bool) -> bool | None:
 AnswerSourceName = Literal["boxed", "answer_is", "last_dollar", "hashes", "last_number"]
 
 
-class MathConfig(ComponentConfig):
+class MathConfig(VerdictScoresConfig):
     answer_sources: list[AnswerSourceName] = Field(
         default_factory=lambda: ["boxed", "answer_is", "last_dollar"],
         min_length=1,
@@ -129,11 +130,6 @@ class MathConfig(ComponentConfig):
         default=True,
         description="Score as incorrect a final paragraph that boxes several different answers "
         "('\\boxed{3} or \\boxed{5}'), unless the reference itself lists several answers.",
-    )
-    correct_score: float = Field(default=1.0, description="Score of a correct answer.")
-    incorrect_score: float = Field(default=0.0, description="Score of a wrong answer.")
-    no_answer_score: float = Field(
-        default=0.0, description="Score when no final answer can be found."
     )
     timeout_s: float | None = Field(
         default=None,

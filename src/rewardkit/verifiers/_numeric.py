@@ -24,6 +24,7 @@ from rewardkit.verifiers._extract import (
     normalize_answer,
     reference_answer,
 )
+from rewardkit.verifiers._scores import VerdictScoresConfig
 
 __all__ = ["NumericVerifier", "exact_value", "parse_decimal"]
 
@@ -116,7 +117,7 @@ def _canonical(value: Decimal) -> str:
         return text if len(text) <= 64 else f"{value.normalize():E}"
 
 
-class NumericConfig(ComponentConfig):
+class NumericConfig(VerdictScoresConfig):
     answer_sources: list[Literal["hashes", "boxed", "answer_is", "last_number"]] = Field(
         default_factory=lambda: ["hashes", "boxed", "answer_is", "last_number"],
         min_length=1,
@@ -127,11 +128,6 @@ class NumericConfig(ComponentConfig):
         default=0.0, ge=0, le=1, description="Relative tolerance: |a-b| <= rel_tol * max(|a|,|b|)."
     )
     abs_tol: float = Field(default=0.0, ge=0, description="Absolute tolerance: |a-b| <= abs_tol.")
-    correct_score: float = Field(default=1.0, description="Score of a correct answer.")
-    incorrect_score: float = Field(default=0.0, description="Score of a wrong answer.")
-    no_answer_score: float = Field(
-        default=0.0, description="Score when the completion states no number."
-    )
 
 
 class NumericVerifier(RewardComponent):
