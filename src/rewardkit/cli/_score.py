@@ -230,6 +230,7 @@ def score_command(
             else ""
         )
         groups = distinct_per_group.get(name)
-        distinct = f"{sum(groups) / len(groups):.2f}" if groups else ""
+        # Rewards that extract no answers (length, repetition) have no distinct-answer count.
+        distinct = f"{sum(groups) / len(groups):.2f}" if groups and any(groups) else ""
         table.add_row(name, f"{mean:.4f}", counts, distinct)
     err.print(table)
