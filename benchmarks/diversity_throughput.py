@@ -9,7 +9,7 @@ every text fills the model's 256-token window). Times
   fast path, float32 re-checks near the threshold, union-find partitions, Div), cold cache;
 * rewardkit, ``precision: float32`` - the exact path alone, for reference;
 
-alternating the runs ``--rounds`` times and keeping each one's best, then checks that the
+alternating the three runs ``--rounds`` times and keeping each one's best, then checks that the
 partitions and Div values equal those computed from the baseline's embeddings.
 
     python benchmarks/diversity_throughput.py [--prompts 64] [--group 16] [--rounds 2]
@@ -115,6 +115,7 @@ def main() -> None:
     import torch
     from sentence_transformers import SentenceTransformer
 
+    load_start = [round(x, 2) for x in os.getloadavg()]
     batch = make_batch(args.prompts, args.group)
     texts = [r.completion_text for r in batch]
     data = ShapingInput(batch, tuple([1.0] * len(batch)), {}, None)
@@ -156,12 +157,14 @@ def main() -> None:
     ref_emb = None
     fast_div = exact_div = None
     fast_term = None
+    # Every round times all three, so each keeps its best of the same number of tries: on a
+    # shared 2-core machine a single sample can be 20-40% slow.
     for _ in range(args.rounds):
         ref_emb = run_baseline()
         fast_div, fast_term = run_rewardkit("rewardkit", "auto")
-    exact_div, _ = run_rewardkit("rewardkit_float32", "float32")
+        exact_div, _ = run_rewardkit("rewardkit_float32", "float32")
 
-    assert ref_emb is not None and fast_term is not None
+    assert ref_emb is not None and fast_term is not None and exact_div is not None
     ref_labels, ref_div = reference_partitions(ref_emb, batch, threshold)
     fast_labels = fast_term.judge.labels(texts, [None] * n, list(batch.groups.values()))
     stats = fast_term.judge.stats
@@ -174,6 +177,7 @@ def main() -> None:
 
     result = {
         "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, {torch.get_num_threads()} threads",
+        "load_average_start_end": [load_start, [round(x, 2) for x in os.getloadavg()]],
         "rollouts": n,
         "groups": len(batch.groups),
         "tokens_per_text_min_median": [min(tokens), int(np.median(tokens))],
