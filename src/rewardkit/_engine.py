@@ -484,37 +484,44 @@ class _Pool:
         now = time.monotonic()
         soonest: float | None = None
         for w in self.workers:
-            due = self._due(w)
-            if due is not None:
-                if w.chunk is not None and w.chunk.tasks and w.progress[0] < 0:
-                    # Loading its chunk: the first item will start, shortening the deadline,
-                    # without a message to wake us; poll until it does.
-                    due = min(due, now + _POLL_WHILE_LOADING_S)
-                soonest = due if soonest is None else min(soonest, due)
+            due, loading = self._due(w)
+            if due is None:
+                continue
+            if loading:
+                # Loading its chunk: the first item will start, shortening the deadline,
+                # without a message to wake us; poll until it does.
+                due = min(due, now + _POLL_WHILE_LOADING_S)
+            soonest = due if soonest is None else min(soonest, due)
         if soonest is None:
             return None
         return max(0.0, soonest - now) + 0.001
 
-    def _due(self, w: _Worker) -> float | None:
-        """When the worker's current work runs out of time (None: it is idle and waiting)."""
+    def _due(self, w: _Worker) -> tuple[float | None, bool]:
+        """When the worker's current work runs out of time (None: idle and waiting), and
+        whether it is still loading a chunk whose first item has not started.
+
+        Reads the worker's progress once: the worker updates it concurrently, and deciding
+        "loading" from a second read could pair a start-up deadline with a started item and
+        oversleep the item's deadline.
+        """
         if not w.ready:
-            return w.started + self.config.startup_timeout_s
+            return w.started + self.config.startup_timeout_s, False
         chunk = w.chunk
         if chunk is None:
-            return None
+            return None, False
         position, started = w.progress[0], w.progress[1]
-        if position >= 0:
-            if started < w.sent_at:  # stale progress from the previous chunk
-                return w.sent_at + self.config.startup_timeout_s
-            return started + chunk.timeout_s
+        if position >= 0 and started >= w.sent_at:
+            return started + chunk.timeout_s, False
+        loading = bool(chunk.tasks)
         if position == _WARMING and started >= w.sent_at:
-            return started + self.config.startup_timeout_s
-        return w.sent_at + self.config.startup_timeout_s
+            return started + self.config.startup_timeout_s, loading
+        # Idle, or progress left from the previous chunk: the worker has not taken this one up.
+        return w.sent_at + self.config.startup_timeout_s, loading
 
     def _enforce_deadlines(self) -> None:
         now = time.monotonic()
         for w in list(self.workers):
-            due = self._due(w)
+            due, _ = self._due(w)
             if due is not None and now >= due:
                 self._on_overdue(w)
 

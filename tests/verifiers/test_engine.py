@@ -157,6 +157,40 @@ def test_warmup_runs_outside_item_deadline() -> None:
     assert result.outcome is Outcome.CORRECT and result.answer == "warm"
 
 
+class _ProgressStartingOnSecondRead:
+    """A worker's shared progress array whose item starts right after the first read."""
+
+    def __init__(self, start: float) -> None:
+        self.reads = 0
+        self.start = start
+
+    def __getitem__(self, index: int) -> float:
+        if index == 1:
+            return self.start
+        self.reads += 1
+        return -1.0 if self.reads == 1 else 0.0  # idle at first, then running item 0
+
+
+def test_item_starting_mid_check_does_not_stretch_the_deadline() -> None:
+    # Regression: the dispatcher read the progress twice, saw "idle" then "running", skipped
+    # polling and slept until the 60 s start-up deadline while a power tower ran.
+    from types import SimpleNamespace
+
+    from rewardkit._engine import _Chunk, _Job, _Pool
+
+    now = time.monotonic()
+    worker = SimpleNamespace(
+        ready=True,
+        chunk=_Chunk(_Job(1), b"fn", [(0, b"item")], TEST_DEADLINE_S),
+        sent_at=now,
+        progress=_ProgressStartingOnSecondRead(start=now + 0.001),
+    )
+    pool = SimpleNamespace(workers=[worker], config=EngineConfig(startup_timeout_s=60))
+    pool._due = lambda w: _Pool._due(pool, w)
+    wait_s = _Pool._next_deadline(pool)  # type: ignore[arg-type]
+    assert wait_s is not None and wait_s <= TEST_DEADLINE_S
+
+
 def test_concurrent_callers_from_many_threads(engine: ExecutionEngine) -> None:
     out: dict[int, list] = {}
 
