@@ -260,6 +260,12 @@ class _Worker:
         return self.process.pid or -1
 
 
+def _progress(worker: _Worker) -> tuple[float, float]:
+    """One read of the worker's ``(position, started)``; the worker writes ``started`` first."""
+    position = worker.progress[0]
+    return position, worker.progress[1]
+
+
 def _reaped(worker: _Worker) -> bool:
     """Whether the worker's exit status was collected, which frees its pid for reuse."""
     # multiprocessing reaps finished children on its own (e.g. in Process.start), and only its
@@ -484,7 +490,7 @@ class _Pool:
         now = time.monotonic()
         soonest: float | None = None
         for w in self.workers:
-            due, loading = self._due(w)
+            due, loading = self._due(w, *_progress(w))
             if due is None:
                 continue
             if loading:
@@ -496,20 +502,18 @@ class _Pool:
             return None
         return max(0.0, soonest - now) + 0.001
 
-    def _due(self, w: _Worker) -> tuple[float | None, bool]:
+    def _due(self, w: _Worker, position: float, started: float) -> tuple[float | None, bool]:
         """When the worker's current work runs out of time (None: idle and waiting), and
         whether it is still loading a chunk whose first item has not started.
 
-        Reads the worker's progress once: the worker updates it concurrently, and deciding
-        "loading" from a second read could pair a start-up deadline with a started item and
-        oversleep the item's deadline.
+        Takes one snapshot of the worker's progress (see :func:`_progress`): deciding from two
+        reads could pair a start-up deadline with a started item and oversleep its deadline.
         """
         if not w.ready:
             return w.started + self.config.startup_timeout_s, False
         chunk = w.chunk
         if chunk is None:
             return None, False
-        position, started = w.progress[0], w.progress[1]
         if position >= 0 and started >= w.sent_at:
             return started + chunk.timeout_s, False
         loading = bool(chunk.tasks)
@@ -521,17 +525,22 @@ class _Pool:
     def _enforce_deadlines(self) -> None:
         now = time.monotonic()
         for w in list(self.workers):
-            due, _ = self._due(w)
+            snapshot = _progress(w)
+            due, _ = self._due(w, *snapshot)
             if due is not None and now >= due:
-                self._on_overdue(w)
+                self._on_overdue(w, snapshot)
 
-    def _on_overdue(self, w: _Worker) -> None:
+    def _on_overdue(self, w: _Worker, snapshot: tuple[float, float]) -> None:
         if not w.ready:
             self._retire(w, "worker did not start", blame=None)
             return
+        if _progress(w) != snapshot:
+            # It moved on since the check (the item finished at the edge of its deadline):
+            # killing it now would blame the next item. The next loop checks again.
+            return
         chunk = w.chunk
         assert chunk is not None
-        position, started = int(w.progress[0]), w.progress[1]
+        position, started = int(snapshot[0]), snapshot[1]
         if position >= 0 and started >= w.sent_at:
             task_id = chunk.tasks[position][0]
             timeout = RewardResult.timeout(f"deadline of {chunk.timeout_s:g} s exceeded")

@@ -186,9 +186,28 @@ def test_item_starting_mid_check_does_not_stretch_the_deadline() -> None:
         progress=_ProgressStartingOnSecondRead(start=now + 0.001),
     )
     pool = SimpleNamespace(workers=[worker], config=EngineConfig(startup_timeout_s=60))
-    pool._due = lambda w: _Pool._due(pool, w)
+    pool._due = lambda *args: _Pool._due(pool, *args)
     wait_s = _Pool._next_deadline(pool)  # type: ignore[arg-type]
     assert wait_s is not None and wait_s <= TEST_DEADLINE_S
+
+
+def test_item_finishing_at_its_deadline_does_not_blame_the_next_one() -> None:
+    # The overdue check saw item 0 past its deadline; by the time it acts, the worker has
+    # started item 1. Killing it then would report item 1 as a timeout it never had.
+    from types import SimpleNamespace
+
+    from rewardkit._engine import _Chunk, _Job, _Pool
+
+    now = time.monotonic()
+    chunk = _Chunk(_Job(2), b"fn", [(0, b"a"), (1, b"b")], TEST_DEADLINE_S)
+    worker = SimpleNamespace(ready=True, chunk=chunk, sent_at=now - 5, progress=[1.0, now])
+    retired: list[object] = []
+    pool = SimpleNamespace(_retire=lambda *args, **kwargs: retired.append((args, kwargs)))
+    _Pool._on_overdue(pool, worker, (0.0, now - 4))  # type: ignore[arg-type]
+    assert retired == []
+    _Pool._on_overdue(pool, worker, (1.0, now))  # type: ignore[arg-type]
+    ((_, kwargs),) = retired
+    assert kwargs["blame"][0] == 1 and kwargs["blame"][1].outcome is Outcome.TIMEOUT
 
 
 def test_concurrent_callers_from_many_threads(engine: ExecutionEngine) -> None:
