@@ -48,6 +48,34 @@ def test_answer_judge_term_multiplies_quality() -> None:
     assert term.default_combine == "multiply"
 
 
+def test_correct_only_partition_hand_computed() -> None:
+    # Correct rollouts a, a, c form the partition (n = 3): Div(a) = (3 - 2)/2, Div(c) = 1.
+    # The wrong b earns no diversity credit: the floor. Group 2 has no correct rollout.
+    term = darling(partition="correct")
+    data = shaping_input(
+        [["a", "b", "a", "c"], ["x", "y"]],
+        correct=[[True, False, True, True], [False, False]],
+    )
+    assert term.shape(data) == pytest.approx([0.5, 0.1, 0.5, 1.0, 0.1, 0.1])
+    # Over the whole group b would be a singleton with Div 1.
+    assert darling().shape(data)[1] == 1.0
+
+
+def test_correct_only_partition_embeds_only_correct_rollouts() -> None:
+    term = darling(partition="correct", judge="embedding")
+    data = shaping_input([["a", "b", "c"]], correct=[[True, False, True]])
+    seen: list[list[str]] = []
+
+    def labels(texts: list[str], answers: object, groups: list[list[int]]) -> list[int]:
+        seen.append(list(texts))
+        assert groups == [[0, 1]]  # renumbered to the judged texts
+        return [0, 1]
+
+    term.judge.labels = labels  # type: ignore[method-assign]
+    assert term.shape(data) == pytest.approx([1.0, 0.1, 1.0])
+    assert seen == [["work ... so \\boxed{a}", "work ... so \\boxed{c}"]]
+
+
 def test_no_answer_rollouts_are_each_their_own_class() -> None:
     term = darling()
     assert term.shape(shaping_input([[None, None, "a", "a"]])) == pytest.approx(

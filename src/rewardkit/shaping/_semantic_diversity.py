@@ -8,7 +8,7 @@ from pydantic import Field, model_validator
 
 from rewardkit._components import ComponentConfig, ShapingInput, ShapingTerm
 from rewardkit._errors import BatchError, ConfigError
-from rewardkit.shaping._answers import answer_from_field, answer_keys
+from rewardkit.shaping._answers import answer_from_field, answer_keys, correct_flags
 from rewardkit.shaping._classifier import EquivalenceClassifier
 from rewardkit.shaping._embedding import get_embedder
 from rewardkit.shaping._judges import AnswerJudge, ClassifierJudge, EmbeddingJudge, Judge
@@ -148,6 +148,13 @@ class SemanticDiversity(ShapingTerm):
             ge=0,
             description="The term's value is coefficient x Div; keep 1 with combine: multiply.",
         )
+        partition: Literal["all", "correct"] = Field(
+            default="all",
+            description="all: partition every rollout of the group. correct: partition only "
+            "the correct ones (by answer_from's outcome, else every reward's; DARLING's "
+            "correct-only variant), so Div counts distinct correct solutions and wrong answers "
+            "earn no diversity credit: they get the floor.",
+        )
         quality_shift: Literal["none", "group_min"] = Field(
             default="none",
             description="none: with combine multiply a negative reward so far is an error. "
@@ -174,18 +181,33 @@ class SemanticDiversity(ShapingTerm):
     def diversity(self, data: ShapingInput) -> list[float]:
         """Div per rollout (floored), before any combination with the reward."""
         batch = data.batch
-        groups = list(batch.groups.values())
+        groups = [list(m) for m in batch.groups.values()]
+        floor = self.config.floor
+        div = [1.0] * len(batch)
+        if self.config.partition == "correct":
+            correct = correct_flags(len(batch), data.results, self.config.answer_from)
+            for members in groups:
+                for i in members:
+                    if not correct[i]:
+                        div[i] = floor
+            groups = [[i for i in m if correct[i]] for m in groups]
+            groups = [m for m in groups if m]
+        # Judge only the rollouts being partitioned, renumbered 0..k-1: with `partition:
+        # correct` the wrong ones are never embedded.
+        used = sorted(i for m in groups for i in m)
+        local = {i: k for k, i in enumerate(used)}
         answers = (
             answer_keys(batch, data.results, self.config.answer_from)
             if self.config.judge == "answer"
             else [None] * len(batch)
         )
-        texts = [r.completion_text for r in batch]
-        labels = self.judge.labels(texts, answers, groups)
-        div = [1.0] * len(batch)
+        texts = [batch[i].completion_text for i in used]
+        labels = self.judge.labels(
+            texts, [answers[i] for i in used], [[local[i] for i in m] for m in groups]
+        )
         for members in groups:
             for i, d in zip(
-                members, diversity_from_labels([labels[i] for i in members], self.config.floor)
+                members, diversity_from_labels([labels[local[i]] for i in members], floor)
             ):
                 div[i] = d
         return div
