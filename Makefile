@@ -35,8 +35,10 @@ test: lint
 demo: install
 	$(VENV)/bin/rewardkit demo
 
+# A quick smoke run of every benchmark (output in bench_out/); BENCH_ARGS=--full for the
+# settings behind docs/benchmarks.md.
 bench: install
-	$(PY) benchmarks/run_all.py
+	$(PY) benchmarks/run_all.py $(BENCH_ARGS)
 
 constraints: install
 	$(PIP) freeze --exclude-editable | grep -v -E '^(torch==|rewardkit)' > $(CONSTRAINTS).new
@@ -44,4 +46,4 @@ constraints: install
 	mv $(CONSTRAINTS).new $(CONSTRAINTS)
 
 clean:
-	rm -rf $(VENV) demo_out .pytest_cache .ruff_cache
+	rm -rf $(VENV) demo_out bench_out .pytest_cache .ruff_cache

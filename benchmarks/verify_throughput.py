@@ -293,7 +293,7 @@ def main() -> None:
         _, pending = MathVerifier()._triage_all(rollouts, ScoringContext(engine=idle))
     print(
         f"sent to math-verify workers: {len(pending)} rollouts, "
-        f"{len({p.key for p in pending})} distinct (reference, answer) pairs"
+        f"{len({item for p in pending for item in p.items})} distinct (reference, answer) pairs"
     )
     print("rewardkit outcomes:", dict(Counter(outcomes)))
     differ = [i for i in range(len(cases)) if base[i] != rk[i]]

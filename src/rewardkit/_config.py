@@ -28,7 +28,7 @@ from pydantic_core import PydanticCustomError
 
 from rewardkit._components import Component, ComponentKind
 from rewardkit._errors import ConfigError, ConfigErrorDetail
-from rewardkit._registry import ComponentRegistry, closest_match, get_registry
+from rewardkit._registry import ComponentRegistry, did_you_mean, get_registry
 
 __all__ = [
     "EngineConfig",
@@ -358,12 +358,9 @@ def _translate(exc: ValidationError, registry: ComponentRegistry) -> list[Config
         elif etype == "extra_forbidden":
             field = str(parts[-1]) if parts else ""
             candidates = _entry_fields(comp, section) if comp else _static_fields(parts[:-1])
-            hint = closest_match(field, candidates)
-            msg = f"unknown field {field!r}"
-            if hint:
-                msg += f"; did you mean {hint!r}?"
+            msg = f"unknown field {field!r}{did_you_mean(field, candidates)}"
             if candidates:
-                msg += f" Expected one of: {', '.join(sorted(candidates))}"
+                msg += f" Expected one of: {', '.join(sorted(candidates))}."
             details.append(ConfigErrorDetail(where, msg))
         else:
             got = err.get("input")
@@ -399,14 +396,13 @@ def _unknown_type_message(tag: str, kind: ComponentKind | None, registry: Compon
             f"type {tag!r} is a {other.value} component, not a {kind.value}; list it under "
             f"'{_KIND_SECTION[other]}:'"
         )
-    hint = closest_match(tag, known)
-    msg = f"unknown type {tag!r}"
-    if hint:
-        msg += f"; did you mean {hint!r}?"
-    return msg + f" Known {kind.value + ' ' if kind else ''}types: {', '.join(known) or '(none)'}"
+    return (
+        f"unknown type {tag!r}{did_you_mean(tag, known)} "
+        f"Known {kind.value + ' ' if kind else ''}types: {', '.join(known) or '(none)'}."
+    )
 
 
-def _cross_checks(config: RewardKitConfig) -> list[ConfigErrorDetail]:
+def _cross_checks(config: RewardKitConfig, registry: ComponentRegistry) -> list[ConfigErrorDetail]:
     details: list[ConfigErrorDetail] = []
     seen: dict[str, str] = {}
     for section in ("rewards", "shaping", "diagnostics"):
@@ -428,13 +424,42 @@ def _cross_checks(config: RewardKitConfig) -> list[ConfigErrorDetail]:
         for i, entry in enumerate(getattr(config, section)):
             ref = getattr(entry, "answer_from", None)
             if ref is not None and ref not in reward_names:
-                hint = closest_match(ref, reward_names)
-                msg = f"answer_from {ref!r} names no reward"
-                if hint:
-                    msg += f"; did you mean {hint!r}?"
-                msg += f" Rewards: {', '.join(reward_names) or '(none)'}"
+                msg = (
+                    f"answer_from {ref!r} names no reward{did_you_mean(ref, reward_names)} "
+                    f"Rewards: {', '.join(reward_names) or '(none)'}."
+                )
                 details.append(ConfigErrorDetail(f"{section}[{i}].answer_from", msg))
+    details.extend(_sandbox_checks(config, registry))
     return details
+
+
+def _sandbox_checks(
+    config: RewardKitConfig, registry: ComponentRegistry
+) -> list[ConfigErrorDetail]:
+    """A reward field named ``sandbox`` names a sandbox of the ``rewardkit_code_sandboxes`` hook.
+
+    Checked here rather than when the component is built, so ``rewardkit validate`` catches a
+    misspelt sandbox with its path instead of the trainer failing at start-up.
+    """
+    wanted = [
+        (i, entry.sandbox)
+        for i, entry in enumerate(config.rewards)
+        if isinstance(getattr(entry, "sandbox", None), str)
+    ]
+    if not wanted:
+        return []
+    from rewardkit.verifiers._sandbox import code_sandboxes  # light: the registry imported it
+
+    known = sorted(code_sandboxes(registry))
+    return [
+        ConfigErrorDetail(
+            f"rewards[{i}].sandbox",
+            f"unknown sandbox {name!r}{did_you_mean(name, known)} "
+            f"Registered sandboxes: {', '.join(known) or '(none)'}.",
+        )
+        for i, name in wanted
+        if name not in known
+    ]
 
 
 # --------------------------------------------------------------------------- entry points
@@ -469,7 +494,7 @@ def parse_config(
         config = model.model_validate(dict(data))
     except ValidationError as exc:
         raise ConfigError(_translate(exc, registry), source=source) from None
-    problems = _cross_checks(config)
+    problems = _cross_checks(config, registry)
     if problems:
         raise ConfigError(problems, source=source)
     return config

@@ -6,7 +6,7 @@ code: change a field, run ``rewardkit schema --markdown``, paste.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any, get_args, get_origin
 
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
@@ -42,10 +42,34 @@ _SECTION_TITLES = {
 }
 
 
+_BOUNDS = (("ge", "≥"), ("gt", ">"), ("le", "≤"), ("lt", "<"))
+
+
+def _plain_type(annotation: Any) -> str:
+    """``list[Annotated[int, Field(ge=1)]]`` as ``list[int ≥ 1]``; other types as Python writes
+    them (``Annotated`` reprs spell out whole ``FieldInfo`` objects)."""
+    if get_origin(annotation) is Annotated:
+        base, *metadata = get_args(annotation)
+        bounds = []
+        for meta in metadata:
+            for item in getattr(meta, "metadata", None) or [meta]:
+                bounds += [
+                    f"{sym} {getattr(item, attr)}"
+                    for attr, sym in _BOUNDS
+                    if getattr(item, attr, None) is not None
+                ]
+        return " ".join([_plain_type(base), *bounds])
+    args = get_args(annotation)
+    origin = get_origin(annotation)
+    if isinstance(origin, type) and args and "Annotated" in str(annotation):
+        return f"{origin.__name__}[{', '.join(_plain_type(a) for a in args)}]"
+    if isinstance(annotation, type):
+        return annotation.__name__
+    return str(annotation).replace("typing.", "")
+
+
 def _type_name(annotation: Any) -> str:
-    text = getattr(annotation, "__name__", None) if isinstance(annotation, type) else None
-    text = text or str(annotation).replace("typing.", "")
-    return text.replace("|", "\\|")
+    return _plain_type(annotation).replace("|", "\\|")
 
 
 def _default(field: FieldInfo) -> str:

@@ -9,6 +9,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from types import MappingProxyType
+from typing import TYPE_CHECKING
 
 import pluggy
 
@@ -21,12 +22,16 @@ from rewardkit._errors import (
     UnknownComponentError,
 )
 
+if TYPE_CHECKING:
+    from importlib.metadata import EntryPoint
+
 __all__ = [
     "BUILTIN_PLUGINS",
     "DISABLE_ENV_VAR",
     "ComponentInfo",
     "ComponentRegistry",
     "closest_match",
+    "did_you_mean",
     "get_registry",
 ]
 
@@ -61,6 +66,13 @@ def closest_match(name: str, candidates: Iterable[str]) -> str | None:
     return found[0] if found else None
 
 
+def did_you_mean(name: str, candidates: Iterable[str]) -> str:
+    """The end of an error's first sentence: ``"; did you mean 'x'?"`` when a candidate is close
+    to ``name``, else ``"."`` - so a listing of the candidates can follow as its own sentence."""
+    hint = closest_match(name, candidates)
+    return f"; did you mean {hint!r}?" if hint else "."
+
+
 class ComponentRegistry:
     """Every component type available with a given set of blocked plugins."""
 
@@ -82,24 +94,41 @@ class ComponentRegistry:
         self._components: Mapping[str, ComponentInfo] = MappingProxyType(self._collect())
 
     def _load_entry_points(self) -> None:
-        # pluggy's load_setuptools_entrypoints would raise the bare ImportError; users need to
-        # know which installed plugin broke, so entry points are loaded here one by one.
+        # pluggy's load_setuptools_entrypoints would raise the bare ImportError and silently keep
+        # the first of two plugins sharing a name; users need to know which installed
+        # distribution broke or clashed, so entry points are checked and loaded here one by one.
         from importlib.metadata import entry_points  # lazily: ~15 ms of `import rewardkit`
 
+        by_name: dict[str, EntryPoint] = {}
         for ep in entry_points(group=hookspecs.ENTRY_POINT_GROUP):
-            if ep.name in self.disabled or self.plugin_manager.get_plugin(ep.name) is not None:
+            if ep.name in self.disabled:  # blocked: neither imported nor ambiguous
                 continue
+            first = by_name.get(ep.name)
+            if first is None:
+                if ep.name in BUILTIN_PLUGINS:
+                    raise PluginError(
+                        f"rewardkit plugin name {ep.name!r} ({ep.value}) from "
+                        f"{_dist_name(ep)} is the name of a built-in plugin; the distribution "
+                        "must use another entry-point name"
+                    )
+                by_name[ep.name] = ep
+            elif _dist_name(first) != _dist_name(ep) or first.value != ep.value:
+                raise PluginError(
+                    f"rewardkit plugin name {ep.name!r} is registered by two distributions: "
+                    f"{_dist_name(first)} ({first.value}) and {_dist_name(ep)} ({ep.value}); "
+                    f"uninstall one of them, or block the name ({DISABLE_ENV_VAR}={ep.name}) "
+                    "to load neither"
+                )
+        for name, ep in by_name.items():
             try:
                 plugin = ep.load()
             except Exception as exc:
-                dist = getattr(ep, "dist", None)
-                where = f" from distribution {dist.name!r}" if dist is not None else ""
                 raise PluginLoadError(
-                    f"rewardkit plugin {ep.name!r} ({ep.value}){where} failed to import: "
-                    f"{type(exc).__name__}: {exc}. Block it with {DISABLE_ENV_VAR}={ep.name} "
-                    f"or `plugins: {{disable: [{ep.name}]}}` in the config."
+                    f"rewardkit plugin {name!r} ({ep.value}) from {_dist_name(ep)} failed to "
+                    f"import: {type(exc).__name__}: {exc}. Block it with {DISABLE_ENV_VAR}={name} "
+                    f"or `plugins: {{disable: [{name}]}}` in the config."
                 ) from exc
-            self.plugin_manager.register(plugin, name=ep.name)
+            self.plugin_manager.register(plugin, name=name)
 
     def _collect(self) -> dict[str, ComponentInfo]:
         found: dict[str, ComponentInfo] = {}
@@ -140,12 +169,10 @@ class ComponentRegistry:
         if type_name in pool:
             return pool[type_name]
         what = f"{kind.value} " if kind is not None else ""
-        hint = closest_match(type_name, pool)
-        msg = f"unknown {what}component type {type_name!r}"
-        if hint:
-            msg += f"; did you mean {hint!r}?"
-        msg += f" Known: {', '.join(pool) or '(none)'}"
-        raise UnknownComponentError(msg)
+        raise UnknownComponentError(
+            f"unknown {what}component type {type_name!r}{did_you_mean(type_name, pool)} "
+            f"Known: {', '.join(pool) or '(none)'}"
+        )
 
     def plugin_names(self) -> list[str]:
         # pluggy lists blocked names with a None plugin
@@ -158,6 +185,11 @@ class ComponentRegistry:
         for result in self.plugin_manager.hook.rewardkit_cli_commands():
             commands.extend(result or ())
         return commands
+
+
+def _dist_name(ep: EntryPoint) -> str:
+    dist = getattr(ep, "dist", None)
+    return f"distribution {dist.name!r}" if dist is not None else "an unknown distribution"
 
 
 def _disabled_from_env() -> frozenset[str]:

@@ -117,3 +117,96 @@ def test_score_custom_keys(tmp_path: Path) -> None:
     )
     assert code == 0, err
     assert [json.loads(line)["reward"] for line in out.read_text().splitlines()] == [1.0, 0.0]
+
+
+def _score_lines(tmp_path: Path, lines: list[bytes], *extra: str) -> tuple[int, list[dict], str]:
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(KEYWORD_CONFIG)
+    src = tmp_path / "in.jsonl"
+    src.write_bytes(b"\n".join(lines) + b"\n")
+    out = tmp_path / "out.jsonl"
+    result = CliRunner().invoke(cli, ["score", str(cfg), str(src), "-o", str(out), *extra])
+    scored = [json.loads(x) for x in out.read_text().splitlines()] if out.exists() else []
+    return result.exit_code, scored, result.stderr
+
+
+def _line(**row: object) -> bytes:
+    return json.dumps(row).encode()
+
+
+def test_score_row_without_completion_column_is_reported_and_skipped(tmp_path: Path) -> None:
+    lines = [_line(prompt="p", completion="yes"), _line(prompt="p", answer="yes")]
+    code, scored, err = _score_lines(tmp_path, lines)
+    assert code == 0, err
+    assert "line 2: missing column 'completion'" in err
+    assert [r["completion"] for r in scored] == ["yes"]  # not scored as a silent no_answer
+    assert "1 malformed line skipped" in err
+    code, _, err = _score_lines(tmp_path, lines, "--on-error", "fail")
+    assert code != 0
+    assert "line 2: missing column 'completion'" in err
+
+
+def test_score_line_with_invalid_utf8_is_a_malformed_line(tmp_path: Path) -> None:
+    bad = b'{"prompt": "p", "completion": "ye\xff\xfes"}'
+    lines = [_line(prompt="p", completion="yes"), bad, _line(prompt="p", completion="no")]
+    code, scored, err = _score_lines(tmp_path, lines)
+    assert code == 0, err
+    assert "Traceback" not in err
+    assert "line 2: not valid UTF-8" in err
+    assert [r["completion"] for r in scored] == ["yes", "no"]
+    code, _, err = _score_lines(tmp_path, lines, "--on-error", "fail")
+    assert code != 0 and "line 2: not valid UTF-8" in err
+    # A byte-order mark on the first line is no error.
+    code, scored, err = _score_lines(tmp_path, [b"\xef\xbb\xbf" + lines[0]])
+    assert code == 0, err
+    assert [r["completion"] for r in scored] == ["yes"]
+
+
+UCB_CONFIG = """
+rewards:
+  - {name: kw, type: keyword, keywords: ["yes"]}
+shaping:
+  - type: ucb_exploration
+    variant: raw
+    coefficient: 1.0
+    order: score_then_count
+    zero_all_correct_groups: false
+"""
+
+
+def test_score_steps_non_scalar_rejected_and_numeric_strings_sorted_numerically(
+    tmp_path: Path,
+) -> None:
+    cfg = tmp_path / "ucb.yaml"
+    cfg.write_text(UCB_CONFIG)
+    src = tmp_path / "in.jsonl"
+    rows = [
+        {"prompt": "p", "completion": "\\boxed{7}", "step": "10"},
+        {"prompt": "p", "completion": "\\boxed{7}", "step": [1, 2]},
+        {"prompt": "p", "completion": "\\boxed{7}", "step": "2"},
+        {"prompt": "p", "completion": "\\boxed{7}", "step": 2},
+        {"prompt": "p", "completion": "\\boxed{7}", "step": {"n": 3}},
+    ]
+    src.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    out = tmp_path / "out.jsonl"
+    result = CliRunner().invoke(cli, ["score", str(cfg), str(src), "-o", str(out)])
+    assert result.exit_code == 0, result.stderr
+    assert "line 2: column 'step' must be an integer step, got [1, 2]" in result.stderr
+    assert "line 5: column 'step' must be an integer step, got {\"n\": 3}" in result.stderr
+    scored = [json.loads(x) for x in out.read_text().splitlines()]
+    assert [r["step"] for r in scored] == ["10", "2", 2]  # input order kept
+    # Step 2 is scored before step 10 (not "10" < "2" as text): both step-2 rollouts see an
+    # empty history (bonus 1), the step-10 one has seen the answer twice (bonus 2^-1/2).
+    bonus = [r["components"]["ucb_exploration"] for r in scored]
+    assert bonus[1:] == [1.0, 1.0]
+    assert abs(bonus[0] - 2**-0.5) < 1e-9
+    fail = CliRunner().invoke(cli, ["score", str(cfg), str(src), "--on-error", "fail"])
+    assert fail.exit_code != 0 and "line 2: column 'step'" in fail.stderr
+
+
+def test_validate_catches_an_unknown_code_sandbox(tmp_path: Path) -> None:
+    cfg = tmp_path / "code.yaml"
+    cfg.write_text("rewards: [{type: code, sandbox: nosuch}]\n")
+    code, out, err = _run("validate", str(cfg))
+    assert code != 0, out
+    assert "rewards[0].sandbox: unknown sandbox 'nosuch'. Registered sandboxes: local." in err

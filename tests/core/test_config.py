@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 
+import rewardkit
 from rewardkit import ComponentRegistry, ConfigError, config_json_schema, load_config, parse_config
 
 
@@ -110,3 +111,40 @@ def test_schema_includes_plugin_components(registry: ComponentRegistry) -> None:
     for name, definition in schema["$defs"].items():
         for field, prop in definition.get("properties", {}).items():
             assert "description" in prop, f"{name}.{field} has no description"
+
+
+def test_messages_end_their_sentences_before_a_listing(registry: ComponentRegistry) -> None:
+    e = _err({"rewards": [{"type": "test_chars", "timeout_s": 1}]}, registry)
+    [d] = e.details
+    assert d.message == "unknown field 'timeout_s'. Expected one of: name, per_char, type, weight."
+    e = _err({"rewards": [{"type": "zzz_nothing_like_it"}]}, registry)
+    assert "unknown type 'zzz_nothing_like_it'. Known reward types: " in str(e)
+    e = _err(
+        {
+            "rewards": [{"name": "a", "type": "test_chars"}],
+            "shaping": [{"type": "test_offset", "value": 1, "answer_from": "zzz"}],
+        },
+        registry,
+    )
+    assert "answer_from 'zzz' names no reward. Rewards: a." in str(e)
+    # With a suggestion, the question ends the sentence.
+    e = _err({"rewards": [{"type": "test_chars", "per_chr": 1}]}, registry)
+    assert "did you mean 'per_char'? Expected one of:" in str(e)
+    with pytest.raises(KeyError, match=r"unknown reward component type 'zzz'\. Known: "):
+        registry.get("zzz", rewardkit.ComponentKind.REWARD)
+
+
+@pytest.mark.parametrize(
+    ("sandbox", "expected"),
+    [
+        ("nosuch", "unknown sandbox 'nosuch'. Registered sandboxes: local."),
+        ("locl", "unknown sandbox 'locl'; did you mean 'local'? Registered sandboxes: local."),
+    ],
+)
+def test_unknown_code_sandbox_is_a_config_error(sandbox: str, expected: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_config({"rewards": [{"type": "code", "sandbox": sandbox}]})
+    [d] = info.value.details
+    assert d.location == "rewards[0].sandbox"
+    assert d.message == expected
+    assert parse_config({"rewards": [{"type": "code", "sandbox": "local"}]}).rewards[0].sandbox

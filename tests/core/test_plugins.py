@@ -93,6 +93,9 @@ def test_plugin_that_fails_to_import_fails_loudly(tmp_path: Path) -> None:
     assert "rewardkit plugin 'broken'" in result.stderr
     assert "ModuleNotFoundError" in result.stderr and "no_such_module_xyz" in result.stderr
     assert "rewardkit_broken" in result.stderr  # the distribution
+    # One clean message, no Python traceback.
+    assert "Traceback" not in result.stderr
+    assert result.stderr.startswith("Error: rewardkit plugin 'broken'")
     # ... and blocking it by name brings the CLI back.
     ok = _run_cli(["components"], pythonpath=tmp_path, REWARDKIT_DISABLE_PLUGINS="broken")
     assert ok.returncode == 0, ok.stderr
@@ -115,3 +118,46 @@ def test_two_plugins_claiming_one_type_name_both_named(tmp_path: Path) -> None:
     assert result.returncode != 0
     assert "component type 'keyword' is registered twice" in result.stderr
     assert "'example'" in result.stderr and "'clash'" in result.stderr
+
+
+_ONE_COMPONENT = """
+    import rewardkit
+
+    class {cls}(rewardkit.RewardComponent):
+        '''A component only this distribution has.'''
+        type = "{type}"
+
+    @rewardkit.hookimpl
+    def rewardkit_components():
+        return [{cls}]
+"""
+
+
+def test_two_distributions_with_one_entry_point_name_fail_naming_both(tmp_path: Path) -> None:
+    for suffix in ("a", "b"):
+        _fake_distribution(
+            tmp_path,
+            f"rewardkit_twin_{suffix}",
+            "twin",
+            f"twin_{suffix}_mod",
+            _ONE_COMPONENT.format(cls=suffix.upper(), type=f"twin_{suffix}"),
+        )
+    result = _run_cli(["components"], pythonpath=tmp_path)
+    assert result.returncode != 0  # not one of them silently dropped
+    assert "Traceback" not in result.stderr
+    assert "rewardkit plugin name 'twin' is registered by two distributions" in result.stderr
+    assert "'rewardkit_twin_a' (twin_a_mod)" in result.stderr
+    assert "'rewardkit_twin_b' (twin_b_mod)" in result.stderr
+    # Blocking the name loads neither, and the rest works.
+    ok = _run_cli(["components"], pythonpath=tmp_path, REWARDKIT_DISABLE_PLUGINS="twin")
+    assert ok.returncode == 0, ok.stderr
+    assert "twin_a" not in ok.stdout and "twin_b" not in ok.stdout
+    assert "keyword" in ok.stdout
+
+
+def test_entry_point_named_like_a_builtin_plugin_fails(tmp_path: Path) -> None:
+    _fake_distribution(tmp_path, "rewardkit_usurper", "rewardkit.shaping", "usurper_mod", "")
+    result = _run_cli(["components"], pythonpath=tmp_path)
+    assert result.returncode != 0
+    assert "'rewardkit.shaping'" in result.stderr and "'rewardkit_usurper'" in result.stderr
+    assert "built-in plugin" in result.stderr

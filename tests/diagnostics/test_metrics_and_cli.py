@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-from rewardkit import RewardPipeline, Rollout
+from rewardkit import ConfigError, RewardPipeline, Rollout, parse_config
 from rewardkit.cli import cli
 
 CONFIG = """\
@@ -68,6 +69,10 @@ def test_pipeline_metrics_hand_computed() -> None:
     assert m["rewardkit/answer_diversity/distinct_solved"] == pytest.approx(3)
     assert m["rewardkit/answer_diversity/distinct_unsolved"] == pytest.approx(2)
     assert m["rewardkit/answer_diversity/frac_no_answer"] == pytest.approx(1 / 8)
+    # Entropy (nats) of 4,4,5,6 is 1.5 ln 2; of 7,7,8 (no answer is not an answer) ln 3 - 2/3 ln 2.
+    assert m["rewardkit/answer_diversity/entropy"] == pytest.approx(
+        (1.5 * math.log(2) + math.log(3) - 2 / 3 * math.log(2)) / 2
+    )
     # pass@1: (2/4 + 0)/2; pass@2: (1 - C(2,2)/C(4,2) = 5/6, 0)/2; k=8 > n: not reported.
     assert m["rewardkit/pass_at_k/pass@1"] == pytest.approx(0.25)
     assert m["rewardkit/pass_at_k/pass@2"] == pytest.approx(5 / 12)
@@ -106,7 +111,10 @@ def test_every_term_from_rewardkit_score_then_report(tmp_path) -> None:
     assert metrics["steps"]["0"]["distinct_answers_solved"] == pytest.approx(3)
     assert metrics["steps"]["0"]["distinct_answers_unsolved"] == pytest.approx(2)
     assert metrics["steps"]["1"]["pass@2"] == pytest.approx(5 / 12)
-    for png in ("reward", "answer_diversity", "pass_at_k", "distinct_n"):
+    # Answer-judge partitions: 4,4,5,6 -> 3; 7,7,8,None -> 3 (no answer is a class of its own).
+    assert metrics["steps"]["0"]["partitions_answer"] == pytest.approx(3)
+    assert "partitions_answer" in md
+    for png in ("reward", "answer_diversity", "pass_at_k", "distinct_n", "partitions"):
         assert (out / f"{png}.png").read_bytes()[:4] == b"\x89PNG"
 
 
@@ -171,3 +179,51 @@ def test_report_picks_the_reward_that_has_answers(tmp_path) -> None:
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["steps"]["0"]["distinct_answers"] == 2
     assert metrics["steps"]["0"]["distinct_answers_unsolved"] == 2  # math says incorrect
+
+
+@pytest.mark.parametrize(
+    "diagnostic",
+    [
+        {"type": "pass_at_k", "k": [0, -3]},
+        {"type": "pass_at_k", "k": []},
+        {"type": "distinct_n", "n": [0]},
+        {"type": "distinct_n", "n": [2, -1]},
+    ],
+)
+def test_k_and_n_lists_must_be_positive(diagnostic: dict[str, object]) -> None:
+    with pytest.raises(ConfigError):
+        parse_config({"rewards": [{"type": "math"}], "diagnostics": [diagnostic]})
+
+
+FACTOR_1 = "We factor x^2 - 5x + 6 = (x - 2)(x - 3), so the roots are 2 and 3 and their sum is 5."
+FACTOR_2 = "Factoring, x^2 - 5x + 6 becomes (x-2)(x-3); the roots 2 and 3 add up to 5."
+VIETA = "By Vieta's formulas the sum of the roots of x^2 + bx + c is -b, which here is 5."
+DICE = "There are 36 equally likely outcomes for two dice and 6 of them are doubles."
+
+
+@pytest.mark.slow
+def test_report_with_embeddings_adds_embedding_partitions(tmp_path) -> None:
+    # Step 0: two factorings (one approach), Vieta, and an unrelated text -> 3 classes at the
+    # default cosine threshold 0.8; answers 5, 5, 5 and none -> 2 answer classes.
+    # Step 1: one text four times -> 1 class, diversity 0.
+    boxed = [f"{t} \\boxed{{5}}" for t in (FACTOR_1, FACTOR_2, VIETA)]
+    steps = {0: [*boxed, DICE], 1: [FACTOR_1] * 4}
+    rows = [
+        {"prompt": "Sum of the roots?", "completion": t, "step": step}
+        for step, texts in steps.items()
+        for t in texts
+    ]
+    src = tmp_path / "s.jsonl"
+    src.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    out = tmp_path / "r"
+    res = CliRunner().invoke(cli, ["report", str(src), "-o", str(out), "-k", "1", "--embeddings"])
+    assert res.exit_code == 0, res.output
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["steps"]["0"]["partitions_embedding"] == 3
+    assert metrics["steps"]["0"]["partitions_answer"] == 2
+    assert metrics["steps"]["1"]["partitions_embedding"] == 1
+    assert 0 < metrics["steps"]["0"]["embedding_diversity"] < 1
+    assert metrics["steps"]["1"]["embedding_diversity"] == pytest.approx(0, abs=1e-5)
+    assert metrics["overall"]["partitions_embedding"] == pytest.approx(2)
+    for png in ("embedding_diversity", "partitions"):
+        assert (out / f"{png}.png").read_bytes()[:4] == b"\x89PNG"

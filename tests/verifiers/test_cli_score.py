@@ -72,3 +72,74 @@ def test_score_with_code_and_choice_verifiers(tmp_path: Path) -> None:
         "error",  # no reference, strict: false
     ]
     assert scored[0]["reward"] == 1.2
+
+
+CHOICE_CONFIG = "rewards:\n  - {type: choice, name: mc}\nengine: {workers: 1}\n"
+
+
+def _write(tmp_path: Path, config: str, rows: list[dict]) -> tuple[Path, Path]:
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(config)
+    src = tmp_path / "in.jsonl"
+    src.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    return cfg, src
+
+
+def test_score_missing_reference_names_the_input_line_and_skips_only_that_row(
+    tmp_path: Path,
+) -> None:
+    rows = [
+        {"prompt": "q1", "completion": "Answer: B", "reference": "B"},
+        {"prompt": "q2", "completion": "Answer: A", "reference": "C"},
+        {"prompt": "q1", "completion": "Answer: C"},  # strict config: needs a reference
+        {"prompt": "q2", "completion": "Answer: C", "reference": None},
+    ]
+    cfg, src = _write(tmp_path, CHOICE_CONFIG, rows)
+    result = CliRunner().invoke(cli, ["score", str(cfg), str(src)])
+    assert result.exit_code == 0, result.stderr
+    for lineno in (3, 4):
+        assert f"line {lineno}: no reference (column 'reference' is missing or null)" in (
+            result.stderr
+        )
+    assert "reward 'mc' needs one" in result.stderr and "strict: false" in result.stderr
+    scored = [json.loads(x) for x in result.stdout.splitlines() if x.startswith("{")]
+    assert [s["details"]["mc"]["outcome"] for s in scored] == ["correct", "incorrect"]
+
+    fail = CliRunner().invoke(cli, ["score", str(cfg), str(src), "--on-error", "fail"])
+    assert fail.exit_code != 0
+    assert "line 3: no reference" in fail.stderr
+    assert "rollout" not in fail.stderr  # never the index inside a batch
+
+    # strict: false scores the row with outcome 'error' and a reason, as the pipeline does.
+    cfg.write_text(CHOICE_CONFIG + "strict: false\n")
+    lax = CliRunner().invoke(cli, ["score", str(cfg), str(src)])
+    assert lax.exit_code == 0, lax.stderr
+    scored = [json.loads(x) for x in lax.stdout.splitlines() if x.startswith("{")]
+    details = [s["details"]["mc"] for s in scored]
+    assert [d["outcome"] for d in details] == ["correct", "incorrect", "error", "error"]
+    assert details[2]["reason"]
+
+
+def test_score_reference_key_and_distinct_answers_summary(tmp_path: Path) -> None:
+    rows = [
+        {"prompt": "q1", "completion": "Answer: B", "gold": "B", "reference": "C"},
+        {"prompt": "q1", "completion": "Answer: C", "gold": "B", "reference": "C"},
+        {"prompt": "q2", "completion": "Answer: A", "gold": "A", "reference": "C"},
+        {"prompt": "q2", "completion": "The answer is (A).", "gold": "A", "reference": "C"},
+    ]
+    cfg, src = _write(tmp_path, CHOICE_CONFIG, rows)
+    result = CliRunner().invoke(cli, ["score", str(cfg), str(src), "--reference-key", "gold"])
+    assert result.exit_code == 0, result.stderr
+    scored = [json.loads(x) for x in result.stdout.splitlines() if x.startswith("{")]
+    # Scored against 'gold', not the 'reference' column.
+    assert [s["details"]["mc"]["outcome"] for s in scored] == [
+        "correct",
+        "incorrect",
+        "correct",
+        "correct",
+    ]
+    # Summary: answers {B, C} in q1 and {A} in q2 -> 1.50 distinct answers per group.
+    [mc_row] = [line for line in result.stderr.splitlines() if " mc " in line]
+    assert "0.7500" in mc_row  # mean
+    assert "correct=3, incorrect=1" in mc_row
+    assert "1.50" in mc_row

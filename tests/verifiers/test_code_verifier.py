@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import time
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 from engine_fns import process_alive
@@ -14,10 +14,12 @@ from rewardkit.verifiers import (
     CodeVerifier,
     LocalSubprocessSandbox,
     SandboxRequest,
+    SandboxResult,
     code_sandboxes,
     extract_code,
     parse_tests,
 )
+from rewardkit.verifiers._code import run_code_test
 
 STDIO = {"inputs": ["1\n", "2\n", "3\n"], "outputs": ["2\n", "4\n", "6\n"]}
 ASSERTS = "import math\nassert add(1, 2) == 3\nassert add(2, 2) == 4\nassert add(0, 0) == 1\n"
@@ -138,9 +140,102 @@ def test_same_program_in_a_collapsed_group_runs_once(
     results = _score(context, [(code, {"inputs": ["1"], "outputs": ["x"]})] * 6)
     assert all(r.outcome is Outcome.CORRECT for r in results)
     assert runs.read_text().count("run") == 1
+    # The assert harness's per-run nonce is made in the worker, outside the cache key.
+    runs.unlink()
+    code = _block(f"open({str(runs)!r}, 'a').write('run\\n')\ndef f():\n    return 1")
+    results = _score(context, [(code, "assert f() == 1")] * 6)
+    assert all(r.outcome is Outcome.CORRECT for r in results)
+    assert runs.read_text().count("run") == 1
 
 
 def test_sandbox_plugin_point() -> None:
     assert code_sandboxes()["local"] is LocalSubprocessSandbox
     with pytest.raises(ConfigError, match="unknown sandbox"):
         CodeVerifier(CodeVerifier.Config(sandbox="cloud"))
+
+
+ADD_TESTS = "assert add(1, 2) == 3\nassert add(2, 5) == 7\n"
+WRONG_ADD = "def add(a, b):\n    return 0\n"
+EARLY_EXITS = {
+    "sys.exit": "import sys\nsys.exit(0)\n",
+    "os._exit": WRONG_ADD + "import os\nos._exit(0)\n",
+    "atexit": WRONG_ADD + "import atexit, os\natexit.register(os._exit, 0)\n",
+    "raise SystemExit": WRONG_ADD + "raise SystemExit\n",
+    "main guard": (
+        "import sys\n\ndef main():\n    return 0\n\n"
+        "if __name__ == '__main__':\n    sys.exit(main())\n"
+    ),
+}
+
+
+@pytest.mark.parametrize("program", list(EARLY_EXITS.values()), ids=list(EARLY_EXITS))
+def test_a_program_that_exits_early_fails_assert_tests(
+    context: ScoringContext, program: str
+) -> None:
+    (result,) = _score(context, [(_block(program), ADD_TESTS)])
+    assert result.outcome is not Outcome.CORRECT
+    assert result.score == 0.0, result
+
+
+def test_forged_success_output_and_harness_tampering_fail(context: ScoringContext) -> None:
+    forgeries = [
+        # Claims success on stdout, then leaves before the harness can say otherwise.
+        WRONG_ADD + "print('All tests passed')\nprint('OK')\nimport os\nos._exit(0)\n",
+        # Echoes whatever the verifier sent on stdin: the harness has consumed it already.
+        WRONG_ADD + "import os, sys\nprint(sys.stdin.read())\nos._exit(0)\n",
+        # Disables exec/compile for the test code: the harness bound them before the program ran.
+        WRONG_ADD + "import builtins\nbuiltins.exec = lambda *a, **k: None\n"
+        "builtins.compile = lambda *a, **k: None\n",
+        # Dumps its caller's frame: the harness holds no nonce while the program runs.
+        WRONG_ADD + "import inspect, os, sys\n"
+        "print(sys._getframe(1).f_locals, inspect.stack(), flush=True)\nos._exit(0)\n",
+        # Exits from inside the function under test.
+        "import sys\ndef add(a, b):\n    sys.exit(0)\n",
+    ]
+    results = _score(context, [(_block(p), ADD_TESTS) for p in forgeries])
+    assert [r.outcome for r in results] == [Outcome.INCORRECT] * len(forgeries)
+    assert "before its tests finished" in results[0].reason
+    assert "SystemExit" in results[-1].reason
+
+
+def test_programs_that_exit_after_defining_their_functions_are_still_tested(
+    context: ScoringContext,
+) -> None:
+    add = "def add(a, b):\n    return a + b\n"
+    programs = [
+        add,
+        # The __main__ block does not run (the program is imported as module `solution`) ...
+        add + "if __name__ == '__main__':\n    print(add(int(input()), 1))\n",
+        # ... and an exit at the top level ends the program's body, not the test.
+        "import sys\n" + add + "sys.exit(1)\n",
+        "import sys\n" + add + "raise SystemExit('bye')\n",
+        "print('debug output without a newline', end='')\n" + add,
+    ]
+    results = _score(context, [(_block(p), ADD_TESTS) for p in programs])
+    assert [r.outcome for r in results] == [Outcome.CORRECT] * len(programs), results
+    # What the exit skipped is not defined, so the tests fail on it.
+    (late,) = _score(context, [(_block("import sys\nsys.exit(0)\n" + add), ADD_TESTS)])
+    assert late.outcome is Outcome.INCORRECT and "NameError" in late.reason
+
+
+class _RecordingSandbox(LocalSubprocessSandbox):
+    """The local sandbox, remembering what it was asked to run (called in this process)."""
+
+    requests: ClassVar[list[SandboxRequest]] = []
+
+    def run(self, request: SandboxRequest) -> SandboxResult:
+        self.requests.append(request)
+        return super().run(request)
+
+
+def test_the_nonce_is_fresh_per_run_and_not_in_the_program_text() -> None:
+    (test,) = parse_tests("assert add(1, 2) == 3")
+    request = SandboxRequest("def add(a, b):\n    return a + b\n")
+    item = (_RecordingSandbox, "{}", request, test, "lines")
+    assert run_code_test(item).outcome is Outcome.CORRECT
+    assert run_code_test(item).outcome is Outcome.CORRECT
+    first, second = _RecordingSandbox.requests[-2:]
+    nonces = [first.stdin.strip(), second.stdin.strip()]
+    assert nonces[0] != nonces[1] and all(len(n) == 32 for n in nonces)
+    assert nonces[0] not in first.source and nonces[1] not in second.source
+    assert first.source == second.source  # the harness itself is deterministic

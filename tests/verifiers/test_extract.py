@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from fractions import Fraction
 
 import pytest
 from hypothesis import given, settings
@@ -14,16 +15,17 @@ from rewardkit.verifiers import (
     normalize_answer,
     reference_answer,
 )
-from rewardkit.verifiers._closed_form import closed_form
+from rewardkit.verifiers._closed_form import closed_form, format_closed_form
+from rewardkit.verifiers._extract import canonical_answer
 
 
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ("so the result is \\boxed{\\dfrac{1}{2}}.", "\\frac{1}{2}"),
+        ("so the result is \\boxed{\\dfrac{1}{2}}.", "1/2"),
         ("\\boxed 5$ done", "5"),
         ("first \\boxed{3}, then on reflection \\boxed{4}", "4"),
-        ("The answer is $\\frac13$.", "\\frac{1}{3}"),
+        ("The answer is $\\frac13$.", "1/3"),
         ("Final answer: 1,234", "1234"),
         ("**Final Answer:** 17", "17"),
         ("**Final Answer**: $-3$", "-3"),
@@ -32,8 +34,8 @@ from rewardkit.verifiers._closed_form import closed_form
         ("\\boxed{10\\text{ cm}}", "10"),
         ("\\boxed{30^\\circ}", "30"),
         ("\\boxed{\\$1,000.}", "1000"),
-        ("\\boxed{\\left( 1, 2 \\right)}", "(1,2)"),
-        ("\\boxed{2 \\sqrt 3}", "2\\sqrt{3}"),
+        ("\\boxed{\\left( 1, 2 \\right)}", "(1, 2)"),
+        ("\\boxed{2 \\sqrt 3}", "2*sqrt(3)"),
         ("\\boxed{\\pi r^2}", "\\pi r^2"),  # the space that ends a command is kept
         ("\\boxed{\\text{(B)}}", "(B)"),
         ("\\boxed{50\\%}", "50"),
@@ -42,6 +44,34 @@ from rewardkit.verifiers._closed_form import closed_form
         ("\\boxed{(10^{10})!}", "(10^{10})!"),  # a factorial is not punctuation
         ("\\fbox{7}", "7"),
         ("a truncated box \\boxed{5} and \\boxed{", "5"),
+        # wrappers TRL's accuracy_reward sees through
+        ("\\boxed{\\boxed{2}}", "2"),
+        ("\\boxed{\\fbox{\\boxed{-2}}}", "-2"),
+        ("The answer is \\[ 42 \\]", "42"),
+        ("The answer is \\[ 42. \\] Done.", "42"),
+        ("The answer is \\( x^2 \\).", "x^2"),
+        ("the answer is **10**.", "10"),
+        ("**The answer is 10**", "10"),
+        ("The answer is __7__", "7"),
+        ("The answer is *x+1*.", "x+1"),
+        ("\\boxed{**3**}", "3"),
+        ("\\boxed{x^*}", "x^*"),  # a superscript star is not emphasis
+        # plain-word units after a number; algebra and function names are kept
+        ("\\boxed{12 apples}", "12"),
+        ("The answer is 1,500 square feet.", "1500"),
+        ("\\boxed{x = 4 cm}", "4"),
+        ("\\boxed{2x}", "2x"),
+        ("\\boxed{2 \\sin x}", "2\\sin x"),
+        ("\\boxed{2 sin x}", "2sinx"),
+        ("\\boxed{3 or 5}", "3or5"),
+        # one key per value for the simple forms
+        ("\\boxed{0.50}", "1/2"),
+        ("\\boxed{.5}", "1/2"),
+        ("\\boxed{\\frac{2}{4}}", "1/2"),
+        ("\\boxed{5, 3}", "{3, 5}"),
+        ("\\boxed{(-\\infty, 2]}", "(-oo, 2]"),
+        ("\\boxed{\\frac{\\sqrt{2}\\pi}{4}}", "sqrt(2)*pi/4"),
+        ("\\boxed{" + "{" * 900 + "1" + "}" * 900 + "}", "1"),  # grouping, however deep
     ],
 )
 def test_extract_final_answer(text: str, expected: str) -> None:
@@ -153,3 +183,54 @@ def test_fuzz_closed_form_matches_arithmetic(num: int, den: int) -> None:
 
     value = closed_form(normalize_answer(f"\\frac{{{num}}}{{{den}}}"))
     assert value == ("num", (Fraction(num, den), 1, 0))
+
+
+def test_exact_verifier_strips_emphasis_and_math_delimiters() -> None:
+    from rewardkit import EngineConfig, ExecutionEngine, Outcome, Rollout, ScoringContext
+    from rewardkit.verifiers import ExactMatchVerifier
+
+    completions = [
+        "The answer is: **Paris**",
+        "The answer is \\( Paris \\)",
+        "**Final Answer:** Paris",
+    ]
+    # `exact` needs no workers: the engine is only consulted for its input cap.
+    with ExecutionEngine(EngineConfig(workers=1)) as engine:
+        results = ExactMatchVerifier().score(
+            [Rollout(prompt="q", completion=c, reference="Paris") for c in completions],
+            ScoringContext(engine=engine),
+        )
+    assert [(r.outcome, r.answer) for r in results] == [(Outcome.CORRECT, "paris")] * 3
+
+
+def test_canonical_answer_leaves_other_answers_alone() -> None:
+    for s in ["x^2+1", "\\pi r^2", "(B)", "\\frac{1}{0}", "9^{9^{9}}", "1,2,x"]:
+        assert canonical_answer(s) == s
+
+
+_NUMBER_PARTS = st.tuples(
+    st.fractions(max_denominator=50).filter(lambda f: abs(f) < 10**6),
+    st.sampled_from([1, 2, 3, 5, 6, 7, 10]),
+    st.integers(0, 3),
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(_NUMBER_PARTS)
+def test_closed_form_text_is_what_sympy_prints(parts: tuple[Fraction, int, int]) -> None:
+    # The closed-form key and the worker's sympy key agree, so `2^{-1}` and `0.5` collide.
+    import sympy
+
+    coef, radicand, power = parts
+    value = (coef, radicand, power) if coef else (Fraction(0), 1, 0)
+    expected = sympy.Rational(coef.numerator, coef.denominator) * sympy.sqrt(radicand)
+    assert format_closed_form(("num", value)) == str(expected * sympy.pi**power)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.fractions(max_denominator=20), min_size=2, max_size=5, unique=True))
+def test_set_keys_ignore_order(members: list[Fraction]) -> None:
+    texts = [f"\\frac{{{m.numerator}}}{{{m.denominator}}}" for m in members]
+    key = canonical_answer(normalize_answer(", ".join(texts)))
+    assert key == canonical_answer(normalize_answer(", ".join(reversed(texts))))
+    assert key.startswith("{") and key.count(",") == len(members) - 1

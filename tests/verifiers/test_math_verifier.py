@@ -8,8 +8,10 @@ import time
 
 import pytest
 from engine_fns import MARGIN_S, TEST_DEADLINE_S
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from rewardkit import Outcome, RewardPipeline, Rollout, ScoringContext
+from rewardkit import ExecutionEngine, Outcome, RewardPipeline, Rollout, ScoringContext
 from rewardkit.verifiers import MathVerifier
 from rewardkit.verifiers._math import MathConfig, _fast_verdict, verify_math_answer
 
@@ -236,3 +238,164 @@ def test_pipeline_with_math_reports_outcome_metrics() -> None:
     assert scored.rewards == [1.0, 0.0, 0.0]
     assert scored.answers("math") == ["2", "3", None]
     assert scored.metrics["rewardkit/math/frac_no_answer"] == pytest.approx(1 / 3)
+
+
+# --------------------------------------------------------------------------- canonical answers
+
+
+HALF_SPELLINGS = ["0.5", "1/2", "\\frac{1}{2}", ".5", "\\frac{2}{4}", "0.50", "\\frac12", "2^{-1}"]
+
+
+def test_equivalent_correct_answers_share_one_answer_key(context: ScoringContext) -> None:
+    # Exploration and repetition terms key on `answer`: a re-spelling must not be a new answer.
+    results = _score(context, [(f"\\boxed{{{a}}}", "\\frac{1}{2}") for a in HALF_SPELLINGS])
+    assert [r.outcome for r in results] == [Outcome.CORRECT] * len(HALF_SPELLINGS)
+    assert {r.answer for r in results} == {"1/2"}
+
+
+def test_correct_answers_report_the_references_key(context: ScoringContext) -> None:
+    results = _score(
+        context,
+        [("\\boxed{(x+1)^2}", "x^2+2x+1"), ("\\boxed{x^2+2x+1}", "$x^2 + 2x + 1$")],
+    )
+    assert [r.outcome for r in results] == [Outcome.CORRECT] * 2
+    assert results[0].answer == results[1].answer == "x^2+2x+1"
+
+
+@pytest.mark.parametrize(
+    ("spellings", "key"),
+    [
+        (["0.3", "3/10", "\\frac{3}{10}", "\\dfrac{6}{20}", ".30"], "3/10"),
+        (["-3", "-3.0", "\\frac{-6}{2}", "-\\frac{3}{1}"], "-3"),
+        (["\\sqrt{12}", "2\\sqrt{3}", "2 \\sqrt 3"], "2*sqrt(3)"),
+        (["5, 3", "3,5", "\\{5, 3\\}"], "{3, 5}"),
+        (["(3, 5)", "\\left(3,5\\right)"], "(3, 5)"),
+        (["x+1", "1+x", "x + 1"], "x + 1"),  # not a closed form: sympy's text, from the worker
+        (["0.5", "2^{-1}", "\\frac{1}{2}"], "1/2"),  # the closed-form and sympy keys agree
+        (["2^{100}"], "2**100"),  # not evaluated: the key must not cost more than the verdict
+    ],
+)
+def test_wrong_answers_spelled_differently_share_one_key(
+    context: ScoringContext, spellings: list[str], key: str
+) -> None:
+    results = _score(context, [(f"\\boxed{{{a}}}", "7") for a in spellings])
+    assert [r.outcome for r in results] == [Outcome.INCORRECT] * len(spellings)
+    assert {r.answer for r in results} == {key}
+
+
+def test_sets_tuples_and_intervals_keep_distinct_keys(context: ScoringContext) -> None:
+    answers = ["3, 5", "(3, 5)", "(3, 5]", "[3, 5]", "(5, 3)"]
+    results = _score(context, [(f"\\boxed{{{a}}}", "7") for a in answers])
+    assert [r.answer for r in results] == ["{3, 5}", "(3, 5)", "(3, 5]", "[3, 5]", "(5, 3)"]
+
+
+# --------------------------------------------------------------------------- extraction
+
+
+@pytest.mark.parametrize(
+    ("completion", "reference"),
+    [
+        ("so \\boxed{\\boxed{2}}", "2"),  # TRL's accuracy_reward gets these three right too
+        ("The answer is \\[ 42 \\]", "42"),
+        ("the answer is **10**.", "10"),
+        ("The answer is \\( \\frac12 \\).", "0.5"),
+        ("\\boxed{12 apples}", "12"),
+        ("The answer is 12 apples.", "12"),
+    ],
+)
+def test_wrapped_answers_are_found(
+    context: ScoringContext, completion: str, reference: str
+) -> None:
+    (result,) = _score(context, [(completion, reference)])
+    assert result.outcome is Outcome.CORRECT, result
+
+
+def test_a_unit_is_not_algebra(context: ScoringContext) -> None:
+    (result,) = _score(context, [("\\boxed{2x}", "2")])
+    assert result.outcome is Outcome.INCORRECT
+
+
+# --------------------------------------------------------------------------- references
+
+
+def test_a_list_reference_is_several_accepted_answers(context: ScoringContext) -> None:
+    results = _score(
+        context,
+        [
+            ("\\boxed{3}", ["3", "4"]),
+            ("\\boxed{4}", ("3", "4")),
+            ("\\boxed{0.5}", ["\\frac{1}{3}", "\\frac{1}{2}"]),
+            ("\\boxed{(x+1)^2}", ["7", "x^2+2x+1"]),  # a math-verify verdict on the second
+            ("\\boxed{5}", ["3", "4"]),
+        ],
+    )
+    assert [r.outcome for r in results] == [Outcome.CORRECT] * 4 + [Outcome.INCORRECT]
+    assert [r.answer for r in results] == ["3", "4", "1/2", "x^2+2x+1", "5"]
+
+
+@pytest.mark.parametrize(
+    ("reference", "reason"),
+    [
+        ({"answer": "3"}, "unsupported reference type dict"),
+        (["3", {"answer": "3"}], "unsupported reference type dict"),
+        ([], "missing reference"),
+        (["", None], "missing reference"),
+    ],
+)
+def test_unusable_references_say_why(
+    context: ScoringContext, reference: object, reason: str
+) -> None:
+    (result,) = _score(context, [("\\boxed{3}", reference)])
+    assert result.outcome is Outcome.ERROR
+    assert result.reason == reason
+
+
+# --------------------------------------------------------------------------- fuzzing end to end
+
+
+_SOUP = st.lists(
+    st.one_of(
+        st.text(max_size=40),
+        st.sampled_from(
+            ["\\boxed{", "}", "{", "\\frac", "^{", "\\sqrt", "\\[", "\\]", "**", "$", "^{9}"]
+        ),
+    ),
+    max_size=30,
+).map("".join)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    completions=st.lists(
+        st.one_of(
+            _SOUP,
+            st.text(max_size=300),
+            st.integers(0, 5000).map(lambda d: "\\boxed{" + "{" * d + "1" + "}" * (d + 1)),
+            st.integers(0, 200_000).map(lambda n: "x" * n + "\\boxed{7}"),
+        ),
+        min_size=1,
+        max_size=8,
+    ),
+    reference=st.one_of(st.sampled_from(["7", "\\frac{1}{2}", "x^2+1", "(1, 2]"]), _SOUP),
+    where=st.integers(0, 8),
+)
+def test_fuzz_score_end_to_end(
+    engine: ExecutionEngine, completions: list[str], reference: str, where: int
+) -> None:
+    context = ScoringContext(engine=engine)  # the session engine: no per-example fixture
+    rollouts = [Rollout(prompt="q", completion=c, reference=reference) for c in completions]
+    where = min(where, len(rollouts))
+    # A marker rollout with a known verdict at a random place: order must be kept.
+    rollouts.insert(where, Rollout(prompt="q", completion="\\boxed{0.25}", reference="1/4"))
+    verifier = MathVerifier()
+    _warm(context)
+    t0 = time.monotonic()
+    results = verifier.score(rollouts, context)
+    elapsed = time.monotonic() - t0
+    assert len(results) == len(rollouts)
+    assert all(isinstance(r.outcome, Outcome) for r in results)
+    assert all(r.answer is None or isinstance(r.answer, str) for r in results)
+    assert (results[where].outcome, results[where].answer) == (Outcome.CORRECT, "1/4")
+    # Engine items run two at a time, each within the deadline; a killed worker is replaced.
+    stuck = sum(r.outcome in (Outcome.TIMEOUT, Outcome.ERROR) for r in results)
+    assert elapsed < (1 + stuck) * TEST_DEADLINE_S + MARGIN_S, results

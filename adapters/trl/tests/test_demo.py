@@ -135,11 +135,41 @@ def test_shipped_run_configs_validate() -> None:
         assert result.exit_code == 0, result.output
 
 
-def test_default_configs_found_from_the_checkout(
+def test_default_configs_fall_back_to_the_packaged_copies(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.chdir(tmp_path)  # no examples/ here: falls back to the source checkout
-    assert [p.name for p in default_configs()] == [p.name for p in RUNS]
+    from rewardkit_trl.demo._command import PACKAGED_CONFIGS
+
+    monkeypatch.chdir(tmp_path)  # no examples/ here, as after `pip install` in any folder
+    found = default_configs()
+    assert [p.name for p in found] == [p.name for p in RUNS]
+    assert all(p.parent == PACKAGED_CONFIGS for p in found)
+    # A working directory with its own examples/demo wins (a user's edited copies).
+    own = tmp_path / "examples" / "demo"
+    own.mkdir(parents=True)
+    (own / "mine.yaml").write_text(RUNS[0].read_text())
+    assert default_configs() == [own / "mine.yaml"]
+
+
+def test_packaged_demo_configs_are_the_examples_byte_for_byte() -> None:
+    # examples/demo/ is the copy readers see; the package's copy is what `rewardkit demo` runs.
+    from rewardkit_trl.demo._command import PACKAGED_CONFIGS
+
+    packaged = sorted(PACKAGED_CONFIGS.glob("*.yaml"))
+    assert [p.name for p in packaged] == [p.name for p in RUNS]
+    for ours, theirs in zip(packaged, RUNS):
+        assert ours.read_bytes() == theirs.read_bytes(), (
+            f"{ours} differs from {theirs}: edit examples/demo/ and copy it into the package"
+        )
+
+
+def test_packaged_demo_configs_are_declared_package_data() -> None:
+    # Editable installs read src/ directly; a wheel only carries files declared here.
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
+
+    pyproject = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())
+    data = pyproject["tool"]["setuptools"]["package-data"]["rewardkit_trl.demo"]
+    assert "configs/*.yaml" in data
 
 
 def test_demo_without_configs_is_a_usage_error(tmp_path: Path) -> None:

@@ -196,7 +196,12 @@ def _run_worker_on_two_processes() -> list[dict[str, Any]]:
         for line in proc.stdout.splitlines()
         if line.startswith("RESULT ")
     ]
-    assert proc.returncode == 0, output[-4000:]
+    # Teardown of a finished torchrun run can exit non-zero (TRL notes, section 10; as in
+    # test_trl_distributed.py): the reports both ranks printed decide, not the exit code.
+    if sorted(r.get("rank") for r in reports) != [0, 1]:
+        raise AssertionError(
+            f"torchrun did not report from both ranks (exit {proc.returncode}):\n{output[-4000:]}"
+        )
     return reports
 
 

@@ -201,14 +201,44 @@ def test_reference_column_is_detected_or_configured() -> None:
         call_all(funcs, **columns)
 
 
-def test_missing_references_are_an_error_in_strict_mode_and_outcomes_otherwise() -> None:
+def test_missing_reference_column_is_an_error_in_strict_mode_and_outcomes_otherwise() -> None:
     config = probe_config({"rewards": [{"type": "reference_echo_probe", "name": "echo"}]})
     with pytest.raises(BatchError, match="reference_column="):
         call_all(build_reward_funcs(config, G)[0], question=["q"] * 4)
     lenient = probe_config(
         {"strict": False, "rewards": [{"type": "reference_echo_probe", "name": "echo"}]}
     )
-    assert call_all(build_reward_funcs(lenient, G)[0], question=["q"] * 4) == [[0, 0, 0, 0]]
+    logs = TRLLogs()
+    assert call_all(build_reward_funcs(lenient, G)[0], logs=logs, question=["q"] * 4) == [
+        [0, 0, 0, 0]
+    ]
+    assert logs.extra["rewardkit/echo/outcome"] == ["error"] * 4
+
+
+@pytest.mark.parametrize("strict", [True, False])
+def test_a_none_reference_row_is_an_error_outcome_not_a_crashed_step(strict: bool) -> None:
+    # One bad dataset row must not crash the trainer's step, strict or not: the column exists,
+    # so this is bad input, not a setup mistake.
+    config = probe_config(
+        {
+            "strict": strict,
+            "rewards": [
+                {"type": "reference_echo_probe", "name": "echo"},
+                {"type": "keyword", "keywords": ["a"]},  # needs no reference: scores every row
+            ],
+        }
+    )
+    logs = TRLLogs()
+    echo, keyword = call_all(
+        build_reward_funcs(config, G)[0], logs=logs, answer=["a b", None, "c c", None]
+    )
+    assert echo == [1.0, 0.0, 1.0, 0.0]
+    assert keyword == [1.0, 1.0, 0.0, 0.0]
+    assert logs.extra["rewardkit/echo/outcome"] == ["correct", "error", "correct", "error"]
+    assert logs.extra["rewardkit/echo/reason"][1] == (
+        "no reference: dataset column 'answer' is None for this row"
+    )
+    assert logs.metrics["rewardkit/echo/frac_error"] == [0.5]
 
 
 def test_a_raising_reward_becomes_error_outcomes_not_an_exception() -> None:
@@ -227,6 +257,68 @@ def test_a_raising_reward_becomes_error_outcomes_not_an_exception() -> None:
     assert logs.extra["rewardkit/buggy/outcome"] == ["error"] * 4
     assert "ZeroDivisionError: probe exploded" in logs.extra["rewardkit/buggy/reason"][0]
     assert logs.metrics["rewardkit/buggy/frac_error"] == [1.0]
+
+
+FAILING = {
+    "rewards": [
+        {"type": "sleepy_judge_probe", "name": "judge", "delay_s": 0.0},
+        {"type": "reference_echo_probe", "name": "echo", "weight": 2.0},
+    ],
+    "shaping": [{"type": "group_size_probe"}],
+}
+
+
+def test_failed_as_none_returns_none_for_timeout_and_error_outcomes() -> None:
+    # Rows 1 and 3 have no reference: echo's outcome there is `error`; the judge scores all.
+    refs = {"answer": ["a b", None, "c c", None]}
+    zero_funcs, _ = build_reward_funcs(probe_config(FAILING), G)
+    none_funcs, _ = build_reward_funcs(probe_config(FAILING), G, failed_as="none")
+    zero = call_all(zero_funcs, **refs)
+    none = call_all(none_funcs, **refs)
+    assert zero[1] == [1.0, 0.0, 1.0, 0.0]
+    assert none[1] == [1.0, None, 1.0, None]
+    # The judge scored every row and so did the shaping term: no row is unscorable.
+    assert none[0] == zero[0] and none[2] == zero[2]
+
+    # When every reward of the config failed on a row, its shaping columns and the total are
+    # None too, so TRL sees a row no function scored (reward NaN, out of the group baseline,
+    # advantage 0) rather than one that scored 0.
+    only_echo = {"rewards": FAILING["rewards"][1:], "shaping": FAILING["shaping"]}
+    funcs, _ = build_reward_funcs(probe_config(only_echo), G, failed_as="none")
+    assert call_all(funcs, **refs) == [[1.0, None, 1.0, None], [0.02, None, 0.02, None]]
+    total = build_total_reward_func(probe_config(only_echo), G, failed_as="none")
+    assert total(prompts=PROMPTS, completions=COMPLETIONS, **refs) == [2.02, None, 2.02, None]
+    raising = probe_config({"rewards": [{"type": "raising_probe", "name": "buggy"}]})
+    assert call_all(build_reward_funcs(raising, G, failed_as="none")[0]) == [[None] * 4]
+    with pytest.raises(ValueError, match="failed_as"):
+        build_reward_funcs(raising, G, failed_as="nan")  # type: ignore[arg-type]
+
+
+def test_failed_as_none_columns_go_through_trls_reward_aggregation() -> None:
+    # The exact arithmetic of GRPOTrainer._generate_and_score_completions (TRL 1.16): None ->
+    # NaN, weighted nansum, rows where every function is NaN excluded from the group mean and
+    # given advantage 0.
+    import torch
+    from trl.trainer.utils import nanstd
+
+    config = probe_config({"rewards": [{"type": "reference_echo_probe", "name": "echo"}]})
+    refs = {"answer": ["a b", None, "c c", "x"]}  # row 1 fails, row 3 is wrong
+    advantages = {}
+    for failed_as in ("zero", "none"):
+        funcs, weights = build_reward_funcs(config, G, failed_as=failed_as)
+        columns = call_all(funcs, **refs)
+        per_func = torch.tensor([[torch.nan if v is None else v for v in col] for col in columns]).T
+        unscorable = torch.isnan(per_func).all(dim=1)
+        rewards = (per_func * torch.tensor(weights)).nansum(dim=1)
+        rewards[unscorable] = torch.nan
+        mean = torch.nanmean(rewards.view(-1, G), dim=1).repeat_interleave(G)
+        std = nanstd(rewards.view(-1, G), dim=1).repeat_interleave(G)
+        advantages[failed_as] = torch.nan_to_num((rewards - mean) / (std + 1e-4), nan=0.0)
+    # zero: the failed row counts as a wrong answer and pushes its group mate up.
+    assert advantages["zero"][:2].tolist() == pytest.approx([0.707, -0.707], abs=1e-2)
+    # none: it carries no signal, and its group mate is compared with nobody.
+    assert advantages["none"][:2].tolist() == [0.0, 0.0]
+    assert advantages["zero"][2:].tolist() == advantages["none"][2:].tolist()
 
 
 def test_a_batch_that_is_not_whole_groups_is_a_clear_error() -> None:

@@ -34,6 +34,7 @@ RUN_CONFIG: dict[str, Any] = {
         {"type": "group_size_probe", "name": "group_size"},
     ],
     "token_mask": {"type": "entropy_top_ratio", "ratio": 0.5},
+    "diagnostics": [{"type": "answer_diversity", "name": "diversity", "answer_from": "kind"}],
 }
 COMPONENTS = ["digits", "kind", "repetition", "ucb", "scale", "group_size"]
 
@@ -79,6 +80,12 @@ def test_grpo_run_logs_every_component_and_the_mask(
         assert f"rewards/{name}/mean" in keys, name
         assert f"rewardkit/{name}/mean" in keys, name
     assert {"rewardkit/digits/frac_correct", "rewardkit/reward/mean"} <= keys
+    # The diagnostic runs on every generation batch, with TRL's groups of G = 4.
+    diversity = [e for e in trainer.state.log_history if "rewardkit/diversity/distinct" in e]
+    assert len(diversity) == 2
+    for entry in diversity:
+        assert 1.0 <= entry["rewardkit/diversity/distinct"] <= 4.0
+        assert 0.0 <= entry["rewardkit/diversity/frac_solved_groups"] <= 1.0
     assert any(k.startswith("rewardkit/token_mask/") for k in keys), sorted(keys)
     # Groups are whole: every rollout's group has num_generations members.
     sizes = [
@@ -220,3 +227,56 @@ def test_rloo_run(tiny_model_and_tokenizer: Any, tiny_prompts: Any, tmp_path: Pa
             train_dataset=tiny_prompts,
             processing_class=tokenizer,
         )
+
+
+def test_async_io_bound_reward_runs_in_a_real_trainer(
+    tiny_model_and_tokenizer: Any, tiny_prompts: Any, tmp_path: Path
+) -> None:
+    from trl.trainer.utils import is_async_callable
+
+    config = probe_config(
+        {
+            "rewards": [
+                {"type": "keyword", "name": "digits", "keywords": ["1", "2"]},
+                {"type": "sleepy_judge_probe", "name": "judge", "delay_s": 0.01, "weight": 0.5},
+            ]
+        }
+    )
+    trainer = grpo_trainer(tiny_model_and_tokenizer, tiny_prompts, tmp_path, config)
+    # TRL ran the judge through its async path (the GRPOTrainer-AsyncLoop thread).
+    assert [is_async_callable(f) for f in trainer.reward_funcs] == [False, True]
+    trainer.train()
+    assert trainer.state.global_step == 2
+    judged = [e for e in trainer.state.log_history if "rewards/judge/mean" in e]
+    assert [e["rewards/judge/mean"] for e in judged] == [1.0, 1.0]
+    assert [e["rewardkit/judge/frac_correct"] for e in judged] == [1.0, 1.0]
+    for entry in judged:
+        assert entry["reward"] == pytest.approx(entry["rewards/digits/mean"] + 0.5, abs=1e-5)
+
+
+@pytest.mark.parametrize("failed_as", ["zero", "none"])
+def test_failed_rollouts_as_zero_or_none_in_a_real_trainer(
+    tiny_model_and_tokenizer: Any, tiny_prompts: Any, tmp_path: Path, failed_as: str
+) -> None:
+    from trl import GRPOConfig
+
+    model, tokenizer = tiny_model_and_tokenizer
+    trainer = RewardKitGRPOTrainer(
+        model,
+        probe_config({"rewards": [{"type": "raising_probe", "name": "buggy"}]}),
+        failed_as=failed_as,
+        args=GRPOConfig(**tiny_grpo_args(tmp_path)),
+        train_dataset=tiny_prompts,
+        processing_class=tokenizer,
+    )
+    trainer.train()  # every rollout errors: the step still runs
+    entries = [e for e in trainer.state.log_history if "rewards/buggy/mean" in e]
+    assert len(entries) == 2
+    for entry in entries:
+        assert entry["rewardkit/buggy/frac_error"] == 1.0
+        if failed_as == "zero":
+            assert entry["rewards/buggy/mean"] == 0.0 and entry["reward"] == 0.0
+        else:
+            # TRL: every function returned None for every row, so no row has a reward; TRL logs
+            # None for a metric without a finite value.
+            assert entry["rewards/buggy/mean"] is None and entry["reward"] is None

@@ -254,3 +254,24 @@ def test_jagged_transfer_queue_fields_match_the_padded_result() -> None:
     assert stats.num_tokens == int(padded["response_mask"].sum())
     with pytest.raises(EntropyNotComputedError):
         mask_advantages_nested(fields.exclude("entropy"), token_mask)
+
+
+def test_driver_side_forking_tokens_follow_top_tokens(
+    tokenizer: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    import logging
+
+    from rewardkit_verl._trainer import log_forking_tokens
+
+    from rewardkit.masks import format_forking_tokens
+
+    stats = apply_entropy_mask_to_batch(_grpo_batch(), _mask(ratio=0.5))
+    assert len(stats.kept_token_counts) > 2  # more distinct kept tokens than we ask for
+    with caplog.at_level(logging.INFO, logger="rewardkit_verl"):
+        line = log_forking_tokens(stats, _mask(ratio=0.5, top_tokens=2), tokenizer)
+        off = log_forking_tokens(stats, _mask(ratio=0.5, top_tokens=0), tokenizer)
+    expected = format_forking_tokens(stats.forking_tokens(tokenizer, top=2))
+    assert line == f"rewardkit: forking tokens {expected}"
+    assert off is None  # top_tokens: 0 turns the line off
+    logged = [r.getMessage() for r in caplog.records if "forking tokens" in r.getMessage()]
+    assert logged == [line]

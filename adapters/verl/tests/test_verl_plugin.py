@@ -86,7 +86,15 @@ def _doctor(*args: str) -> tuple[int, dict[str, Any]]:
 
 def test_doctor_reports_every_piece_registered(tmp_path: Path) -> None:
     config = tmp_path / "rewardkit.yaml"
-    config.write_text(yaml.safe_dump({"rewards": [{"type": "math"}], "engine": {"workers": 1}}))
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "rewards": [{"type": "math"}],
+                "shaping": [{"type": "batch_repetition", "answer_from": "math"}],
+                "engine": {"workers": 1},
+            }
+        )
+    )
     code, report = _doctor("--config", str(config))
     assert code == 0, report
     assert report["ok"] is True
@@ -98,6 +106,13 @@ def test_doctor_reports_every_piece_registered(tmp_path: Path) -> None:
     scored = checks[f"config {config}"]
     assert "score=1" in scored["summary"]  # "1 + 1 = 2. \boxed{2}" against reference 2
     assert "math_outcome" in scored["detail"]
+    # Shaping runs only in rewardkit's trainer: a warning (not a failure) says how to enable it.
+    sections = checks[f"config {config}: driver-side sections"]
+    assert sections["ok"] and sections["warning"]
+    assert "shaping ['batch_repetition']" in sections["summary"]
+    assert "trainer.v1.trainer_mode=rewardkit" in sections["detail"]
+    text = CliRunner().invoke(cli, ["doctor", "--config", str(config)]).output
+    assert "[warn] config" in text and "rewardkit is ready in verl." in text
 
 
 def test_doctor_explains_a_blocked_plugin(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -146,6 +146,7 @@ def test_trainer_shapes_and_masks_a_transfer_queue_batch(ray_session: Any, token
         "rewards": [{"type": "math", "name": "acc"}],
         "shaping": [{"type": "batch_repetition", "answer_from": "acc", "coefficient": 1.0}],
         "token_mask": {"type": "entropy_top_ratio", "ratio": 0.5, "normalizer": "all"},
+        "diagnostics": [{"type": "answer_diversity", "name": "diversity", "answer_from": "acc"}],
         "engine": {"workers": 1},
     }
     config = generated_trainer_config(rk_config)
@@ -211,6 +212,8 @@ def test_trainer_shapes_and_masks_a_transfer_queue_batch(ray_session: Any, token
         assert base[:4] == [1.0, 1.0, 0.0, 0.0] and base[4:] == [1.0, 1.0, 1.0, 0.0]
         assert metrics["rewardkit/batch_repetition/mean"] == pytest.approx(sum(penalty) / 8)
         assert metrics["rewardkit/acc/frac_correct"] == pytest.approx(5 / 8)
+        # The diagnostic saw verl's groups (uid), without the padding row: 3 and 2 answers.
+        assert metrics["rewardkit/diversity/distinct"] == pytest.approx(2.5)
 
         # verl's GRPO on the shaped scores, then the mask: kept tokens are the top half of the
         # batch's valid-token entropies (k = ceil(0.5 * N)); dropped tokens get 0.

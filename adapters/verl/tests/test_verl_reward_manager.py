@@ -5,6 +5,7 @@ verl's own reward-loop code (``load_reward_manager``, ``RewardLoopWorker.compute
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Any
 
 import numpy as np
@@ -170,3 +171,123 @@ def test_compute_score_pkg_path_returns_the_same_keys(tmp_path: Any) -> None:
     assert list(good) == list(empty) == EXPECTED_KEYS
     assert good["score"] == pytest.approx(1.5)
     assert empty["says_answer_outcome"] == OUTCOME_CODES["no_answer"]
+
+
+SHAPED_CONFIG = {
+    **KEYWORD_CONFIG,
+    "shaping": [{"type": "batch_repetition", "answer_from": "says_answer"}],
+    "diagnostics": [{"type": "answer_diversity", "name": "diversity"}],
+}
+
+
+def _dropped_warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [
+        r.getMessage()
+        for r in caplog.records
+        if r.name == "rewardkit_verl"
+        and r.levelno == logging.WARNING
+        and "DROPPED" in r.getMessage()
+    ]
+
+
+@pytest.mark.parametrize(
+    ("use_v1", "mode", "warns"),
+    [
+        (True, "sync", True),  # verl's own trainer: shaping never runs
+        (False, "rewardkit", True),  # the legacy trainer ignores trainer.v1.*
+        (True, "rewardkit", False),
+        (True, "rewardkit_separate_async", False),
+    ],
+)
+def test_manager_warns_when_no_rewardkit_trainer_applies_shaping(
+    tokenizer: Any, caplog: pytest.LogCaptureFixture, use_v1: bool, mode: str, warns: bool
+) -> None:
+    from verl.trainer.ppo.reward import load_reward_manager
+    from verl_testlib import generated_trainer_config
+
+    config = generated_trainer_config(SHAPED_CONFIG)  # verl's full default trainer config
+    config.trainer.use_v1 = use_v1
+    config.trainer.v1.trainer_mode = mode
+    with caplog.at_level(logging.WARNING, logger="rewardkit_verl"):
+        load_reward_manager(config, tokenizer)
+    messages = _dropped_warnings(caplog)
+    if not warns:
+        assert messages == []
+        return
+    (message,) = messages
+    assert "shaping ['batch_repetition']" in message and "diagnostics ['diversity']" in message
+    assert f"trainer.use_v1={use_v1}" in message and f"trainer_mode={mode}" in message
+    assert "set trainer.v1.trainer_mode=rewardkit" in message
+
+
+def test_manager_does_not_warn_for_rewards_alone_or_a_loss_path_mask(
+    tokenizer: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    from verl.trainer.ppo.reward import load_reward_manager
+    from verl_testlib import generated_trainer_config
+
+    config = generated_trainer_config(KEYWORD_CONFIG)
+    config.trainer.v1.trainer_mode = "sync"
+    with caplog.at_level(logging.WARNING, logger="rewardkit_verl"):
+        load_reward_manager(config, tokenizer)
+    assert _dropped_warnings(caplog) == []
+    # A token mask applied in the workers' loss (REWARDKIT_VERL_LOSS_MASK_CONFIG) is not dropped.
+    masked = generated_trainer_config(
+        {**KEYWORD_CONFIG, "token_mask": {"type": "entropy_top_ratio", "ratio": 0.2}}
+    )
+    masked.trainer.v1.trainer_mode = "sync"
+    masked.ray_kwargs.ray_init.runtime_env = {
+        "env_vars": {"REWARDKIT_VERL_LOSS_MASK_CONFIG": "/x.yaml"}
+    }
+    with caplog.at_level(logging.WARNING, logger="rewardkit_verl"):
+        load_reward_manager(masked, tokenizer)
+    assert _dropped_warnings(caplog) == []
+    masked.ray_kwargs.ray_init.runtime_env = {}
+    with caplog.at_level(logging.WARNING, logger="rewardkit_verl"):
+        load_reward_manager(masked, tokenizer)
+    assert "token_mask (entropy_top_ratio)" in _dropped_warnings(caplog)[0]
+
+
+def test_trainer_modes_list_every_registered_rewardkit_trainer() -> None:
+    from rewardkit_verl._driver_sections import TRAINER_MODES
+    from rewardkit_verl._trainer import TRAINER_NAMES
+
+    assert set(TRAINER_MODES) == set(TRAINER_NAMES)
+
+
+@pytest.mark.parametrize("strict", [True, False])
+def test_a_sample_without_ground_truth_is_an_error_outcome(tokenizer: Any, strict: bool) -> None:
+    from rewardkit_verl._scorer import NO_REFERENCE_REASON
+    from verl.trainer.ppo.reward import load_reward_manager
+
+    config = {
+        "strict": strict,
+        "rewards": [
+            {"type": "exact", "name": "match", "weight": 1.0},  # needs a reference
+            {"type": "keyword", "name": "says_answer", "keywords": ["answer"], "weight": 0.5},
+        ],
+        "engine": {"workers": 1},
+    }
+    manager = load_reward_manager(verl_config(config), tokenizer)
+    chat = [{"role": "user", "content": "What is 2 + 2?"}]
+    data = make_dataproto(
+        tokenizer,
+        prompts=[chat, chat],
+        responses=["The answer is \\boxed{4}", "The answer is \\boxed{4}"],
+        ground_truths=["4", None],
+        uids=["u0", "u0"],
+    )
+
+    async def run() -> list[dict[str, Any]]:
+        return await asyncio.gather(*(manager.run_single(data[i : i + 1]) for i in range(2)))
+
+    good, missing = asyncio.run(run())
+    assert list(good["reward_extra_info"]) == list(missing["reward_extra_info"])
+    assert good["reward_extra_info"]["match_outcome"] == OUTCOME_CODES["correct"]
+    info = missing["reward_extra_info"]
+    assert info["match_outcome"] == OUTCOME_CODES["error"]
+    assert info["match_reason"] == NO_REFERENCE_REASON
+    # The reward that needs no reference still scored the sample.
+    assert info["says_answer_outcome"] == OUTCOME_CODES["correct"]
+    assert missing["reward_score"] == pytest.approx(0.5)
+    assert good["reward_score"] == pytest.approx(1.5)

@@ -201,3 +201,90 @@ def test_token_mask_setup_errors() -> None:
         check_token_mask_setup(config, has_token_mask=True)
     config.actor_rollout_ref.actor.calculate_entropy = True
     assert check_token_mask_setup(config, has_token_mask=True) is True
+
+
+class WorkerGroupStandIn:
+    """Stands in for verl's actor worker group, the one part of ``_save_checkpoint`` /
+    ``_load_checkpoint`` that needs GPU workers; records what the checkpoint folder held and
+    what the trainer's shaping state was at the moment verl saved or loaded the actor."""
+
+    def __init__(self, trainer: Any, root: Path) -> None:
+        self.trainer = trainer
+        self.root = root
+        self.events: list[dict[str, Any]] = []
+
+    def _record(self, what: str, local_path: str) -> None:
+        folder = Path(local_path).parent
+        self.events.append(
+            {
+                "what": what,
+                "state_file": (folder / STATE_FILENAME).is_file(),
+                "tracker": (self.root / "latest_checkpointed_iteration.txt").is_file(),
+                "global_steps": self.trainer.global_steps,
+                "state": self.trainer.rewardkit.pipeline.state_dict(),
+            }
+        )
+
+    def save_checkpoint(self, local_path: str, *args: Any, **kwargs: Any) -> None:
+        self._record("save", local_path)
+        Path(local_path).mkdir(parents=True, exist_ok=True)
+
+    def load_checkpoint(self, local_path: str, **kwargs: Any) -> None:
+        self._record("load", local_path)
+
+
+def _trainer_with_stand_ins(config: Any, root: Path) -> Any:
+    from torchdata.stateful_dataloader import StatefulDataLoader
+    from verl.trainer.ppo.v1 import get_trainer_cls
+
+    trainer = get_trainer_cls("rewardkit")(config)
+    trainer.actor_rollout_wg = WorkerGroupStandIn(trainer, root)
+    trainer.train_dataloader = StatefulDataLoader(list(range(8)), batch_size=2)
+    return trainer
+
+
+def test_trainer_checkpoint_overrides_order_and_resume(tmp_path: Path) -> None:
+    """The real RewardKitPPOTrainer._save_checkpoint/_load_checkpoint around verl's real
+    PPOTrainer methods (worker group stood in): state saved before verl writes the tracker,
+    loaded after verl set global_steps, and the resumed UCB state is the saved one."""
+    root = tmp_path / "ckpt"
+    config = generated_trainer_config(_ucb_config(tmp_path))
+    config.algorithm.adv_estimator = "grpo"  # no critic worker group
+    config.trainer.default_local_dir = str(root)
+    config.trainer.resume_mode = "auto"
+
+    first = _trainer_with_stand_ins(config, root)
+    assert not first.use_critic
+    first.global_steps = 1
+    _ucb_step(first.rewardkit, ["b", "b", "a"], "uid-step1", 1)
+    saved = first.rewardkit.pipeline.state_dict()
+    first._save_checkpoint()
+
+    (save,) = first.actor_rollout_wg.events
+    # verl saves the actor, then data.pt, then writes the tracker: when it saved the actor our
+    # state file was already in the step folder and the tracker not yet written.
+    assert save["state_file"] and not save["tracker"]
+    assert (root / "latest_checkpointed_iteration.txt").read_text() == "1"
+    assert (root / "global_step_1" / "data.pt").is_file()
+    assert (root / "global_step_1" / STATE_FILENAME).is_file()
+
+    resumed = _trainer_with_stand_ins(config, root)
+    empty = resumed.rewardkit.pipeline.state_dict()
+    assert empty != saved
+    resumed._load_checkpoint()
+    (load,) = resumed.actor_rollout_wg.events
+    # verl had set global_steps from the folder and was loading the actor; our state came after.
+    assert load["global_steps"] == 1 and load["state"] == empty
+    assert resumed.global_steps == 1
+    assert resumed.rewardkit.pipeline.state_dict() == saved
+    step2 = ["b", "a", "c"]
+    assert _ucb_step(resumed.rewardkit, step2, "uid-step2", 2) == pytest.approx(
+        _ucb_step(first.rewardkit, step2, "uid-step2", 2)
+    )
+
+    # A fresh run (resume disabled) loads nothing, even with the checkpoint on disk.
+    config.trainer.resume_mode = "disable"
+    fresh = _trainer_with_stand_ins(config, root)
+    fresh._load_checkpoint()
+    assert fresh.global_steps == 0 and fresh.actor_rollout_wg.events == []
+    assert fresh.rewardkit.pipeline.state_dict() == empty

@@ -24,6 +24,7 @@ from rewardkit.diagnostics._math import (
     distinct_answers,
     distinct_n,
     embedding_diversity,
+    num_partitions,
     pass_at_k,
 )
 
@@ -219,10 +220,27 @@ def _mean(values: Iterable[float]) -> float:
     return sum(finite) / len(finite) if finite else math.nan
 
 
+def _embedding_partitions(vectors: Any, threshold: float) -> int:
+    """Classes of one group under the embedding judge: union-find over pairs with cos >= threshold."""
+    import numpy as np
+
+    from rewardkit.shaping import union_find_labels
+
+    n = len(vectors)
+    ii, jj = np.triu_indices(n, k=1)
+    same = (vectors @ vectors.T)[ii, jj] >= threshold
+    return num_partitions(union_find_labels(n, zip(ii[same].tolist(), jj[same].tolist())))
+
+
 def step_metrics(
     rows: Sequence[ReportRow], ks: Sequence[int], embedder: Any = None
 ) -> dict[str, float]:
-    """Every report metric for one step's rows (per group, then averaged over groups)."""
+    """Every report metric for one step's rows (per group, then averaged over groups).
+
+    ``embedder``: a :class:`~rewardkit.shaping.TextEmbedder` for the embedding metrics (float32).
+    """
+    from rewardkit.shaping import DEFAULT_EMBEDDING_THRESHOLD, AnswerJudge
+
     groups: dict[Hashable, list[ReportRow]] = defaultdict(list)
     for r in rows:
         groups[r.group].append(r)
@@ -245,6 +263,15 @@ def step_metrics(
         [distinct_answers([r.answer for r in g]) for g in unsolved]
     )
     out["answer_entropy"] = _mean([answer_entropy([r.answer for r in g]) for g in groups.values()])
+    # The `partitions` diagnostic's answer judge: distinct answers, plus one class per rollout
+    # without an answer (it equals nothing).
+    answer_judge = AnswerJudge()
+    out["partitions_answer"] = _mean(
+        [
+            float(num_partitions(answer_judge.labels([], [r.answer for r in g], [range(len(g))])))
+            for g in groups.values()
+        ]
+    )
     out["frac_no_answer"] = sum(r.answer is None for r in rows) / len(rows)
     out["frac_solved_groups"] = len(solved) / len(known) if known else math.nan
     for k in ks:
@@ -256,10 +283,12 @@ def step_metrics(
             [distinct_n([r.completion for r in g], n) for g in groups.values()]
         )
     if embedder is not None:
-        vectors = embedder.encode([r.completion for r in rows])
+        vectors = embedder.encode([r.completion for r in rows], exact=True)
         index = {id(r): i for i, r in enumerate(rows)}
-        out["embedding_diversity"] = _mean(
-            [embedding_diversity(vectors[[index[id(r)] for r in g]]) for g in groups.values()]
+        per_group = [vectors[[index[id(r)] for r in g]] for g in groups.values()]
+        out["embedding_diversity"] = _mean([embedding_diversity(v) for v in per_group])
+        out["partitions_embedding"] = _mean(
+            [float(_embedding_partitions(v, DEFAULT_EMBEDDING_THRESHOLD)) for v in per_group]
         )
     return out
 
@@ -275,6 +304,7 @@ _PLOTS: dict[str, tuple[str, ...]] = {
     "pass_at_k": (),  # filled with the pass@k keys
     "distinct_n": ("distinct_1", "distinct_2", "distinct_3", "distinct_4"),
     "embedding_diversity": ("embedding_diversity",),
+    "partitions": ("partitions_answer", "partitions_embedding"),
 }
 
 
@@ -398,7 +428,8 @@ def _plot(out_dir: Path, per_step: dict[int, dict[str, float]], ks: Sequence[int
     "--embeddings/--no-embeddings",
     default=False,
     show_default=True,
-    help="Also compute embedding diversity (loads the sentence-embedding model).",
+    help="Also compute embedding diversity and embedding-judge partitions (loads the "
+    "sentence-embedding model).",
 )
 def report_command(
     scored: Path,
@@ -432,7 +463,7 @@ def report_command(
     if embeddings:
         from rewardkit.shaping._embedding import get_embedder
 
-        embedder = get_embedder(precision="float32")
+        embedder = get_embedder()
     # Overall, a group is one prompt at one step, as in the per-step tables.
     overall = step_metrics(
         [dataclasses.replace(r, group=(r.step, r.group)) for r in rows], k_values, embedder

@@ -6,6 +6,8 @@ import json
 
 import click
 
+from rewardkit._errors import RewardKitError
+
 
 @click.command("schema")
 @click.option(
@@ -16,14 +18,17 @@ import click
 )
 def schema_command(output: str | None, markdown: bool) -> None:
     """Print the JSON Schema of the whole config, plugin components included."""
-    if markdown:
-        from rewardkit._config_reference import render_config_reference
+    try:
+        if markdown:
+            from rewardkit._config_reference import render_config_reference
 
-        text = render_config_reference().rstrip("\n")
-    else:
-        from rewardkit._config import config_json_schema
+            text = render_config_reference().rstrip("\n")
+        else:
+            from rewardkit._config import config_json_schema
 
-        text = json.dumps(config_json_schema(), indent=2)
+            text = json.dumps(config_json_schema(), indent=2)
+    except RewardKitError as exc:  # a broken plugin: its message names it and the fix
+        raise click.ClickException(str(exc)) from None
     if output:
         with open(output, "w", encoding="utf-8") as fh:
             fh.write(text + "\n")

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import sys
 from collections import Counter, defaultdict
-from collections.abc import Hashable, Iterator
+from collections.abc import Hashable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, BinaryIO
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -20,37 +23,123 @@ from rewardkit._rollout import Rollout
 
 
 class _Row:
-    __slots__ = ("data", "group", "lineno")
+    __slots__ = ("data", "group", "lineno", "step")
 
-    def __init__(self, lineno: int, data: dict[str, Any], group: Hashable) -> None:
+    def __init__(
+        self, lineno: int, data: dict[str, Any], group: Hashable, step: int | None
+    ) -> None:
         self.lineno = lineno
         self.data = data
         self.group = group
+        self.step = step
+
+
+class _MalformedRow(ValueError):
+    """A line that cannot become a rollout; reported with its line number, then skipped or fatal."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Columns:
+    """Where each field of a rollout is in a row, and what a row must have."""
+
+    prompt: str
+    completion: str
+    reference: str
+    step: str
+    group: str | None
+    #: Rewards that need a reference, when the config is strict: a row without one is malformed.
+    needs_reference: tuple[str, ...] = ()
+
+
+def _parse_step(value: Any, column: str) -> int | None:
+    """The training step of a row as an int, so steps sort numerically ("10" after "2")."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        try:
+            return int(value.strip())
+        except ValueError:
+            pass
+    elif isinstance(value, int) and not isinstance(value, bool):
+        return value
+    elif isinstance(value, float) and value.is_integer():
+        return int(value)
+    shown = json.dumps(value, default=str)
+    if len(shown) > 40:
+        shown = shown[:37] + "..."
+    raise _MalformedRow(f"column {column!r} must be an integer step, got {shown}")
+
+
+def _parse_row(lineno: int, line: bytes, cols: _Columns) -> _Row | None:
+    """A row from one line of input, ``None`` for a blank line; raises :class:`_MalformedRow`."""
+    try:
+        text = line.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise _MalformedRow(f"not valid UTF-8: {exc}") from None
+    if not text.strip():
+        return None
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        raise _MalformedRow(f"malformed JSON row: {exc}") from None
+    if not isinstance(data, dict):
+        raise _MalformedRow(
+            f"malformed JSON row: expected a JSON object, got {type(data).__name__}"
+        )
+    if cols.completion not in data:
+        raise _MalformedRow(f"missing column {cols.completion!r}")
+    if cols.needs_reference and data.get(cols.reference) is None:
+        raise _MalformedRow(
+            f"no reference (column {cols.reference!r} is missing or null) but reward "
+            f"{cols.needs_reference[0]!r} needs one; with `strict: false` in the config such "
+            "rows are scored with outcome 'error' instead"
+        )
+    step = _parse_step(data.get(cols.step), cols.step)
+    if cols.group is not None and cols.group in data:
+        group: Hashable = json.dumps(data[cols.group], sort_keys=True)
+    elif cols.group is None and "prompt_id" in data:
+        group = json.dumps(data["prompt_id"], sort_keys=True)
+    else:
+        group = json.dumps(data.get(cols.prompt), sort_keys=True)
+    return _Row(lineno, data, group, step)
 
 
 def _read_rows(
-    fh: TextIO, *, on_error: str, prompt_key: str, group_key: str | None, err: Console
-) -> Iterator[_Row]:
+    fh: BinaryIO, cols: _Columns, *, on_error: str, err: Console
+) -> tuple[list[_Row], int]:
+    """Every row of the input, and how many lines were skipped as malformed."""
+    rows: list[_Row] = []
+    skipped = 0
     for lineno, line in enumerate(fh, start=1):
-        if not line.strip():
-            continue
+        if lineno == 1:
+            line = line.removeprefix(b"\xef\xbb\xbf")  # a UTF-8 byte-order mark
         try:
-            data = json.loads(line)
-            if not isinstance(data, dict):
-                raise ValueError(f"expected a JSON object, got {type(data).__name__}")
-        except ValueError as exc:
-            msg = f"line {lineno}: malformed JSON row: {exc}"
+            row = _parse_row(lineno, line, cols)
+        except _MalformedRow as exc:
+            msg = f"line {lineno}: {exc}"
             if on_error == "fail":
                 raise click.ClickException(msg) from None
-            err.print(f"[yellow]skipped[/] {msg}")
+            err.print(f"[yellow]skipped[/] {escape(msg)}", soft_wrap=True)
+            skipped += 1
             continue
-        if group_key is not None and group_key in data:
-            group: Hashable = json.dumps(data[group_key], sort_keys=True)
-        elif group_key is None and "prompt_id" in data:
-            group = json.dumps(data["prompt_id"], sort_keys=True)
-        else:
-            group = json.dumps(data.get(prompt_key), sort_keys=True)
-        yield _Row(lineno, data, group)
+        if row is not None:
+            rows.append(row)
+    return rows, skipped
+
+
+def _at_lines(exc: Exception, rows: Sequence[_Row]) -> str:
+    """A batch error, with the pipeline's "rollout i" (index in the batch) as the input line."""
+    text = re.sub(
+        r"\brollout (\d+)\b",
+        lambda m: (
+            f"line {rows[int(m.group(1))].lineno}" if int(m.group(1)) < len(rows) else m.group(0)
+        ),
+        str(exc),
+    )
+    if text != str(exc):
+        return text
+    lines = [r.lineno for r in rows]
+    return f"batch of input lines {min(lines)}-{max(lines)}: {text}"
 
 
 def _batches(rows: list[_Row], batch_size: int) -> Iterator[list[int]]:
@@ -117,7 +206,9 @@ def _batches(rows: list[_Row], batch_size: int) -> Iterator[list[int]]:
     type=click.Choice(["skip", "fail"]),
     default="skip",
     show_default=True,
-    help="What to do with a malformed line.",
+    help="What to do with a malformed line (bad JSON or UTF-8, no completion column, a "
+    "non-integer step, no reference for a reward that needs one in a strict config): "
+    "report and skip it, or stop at it.",
 )
 def score_command(
     config: Path,
@@ -140,24 +231,22 @@ def score_command(
     except RewardKitError as exc:
         raise click.ClickException(str(exc)) from None
 
-    fh_in = sys.stdin if str(rollouts) == "-" else rollouts.open(encoding="utf-8")
+    strict_refs = tuple(
+        c.name for c in pipeline.rewards if c.requires_reference and pipeline.config.strict
+    )
+    cols = _Columns(prompt_key, completion_key, reference_key, step_key, group_key, strict_refs)
+    # Bytes, decoded line by line: one badly encoded line is a malformed row, not a crash.
+    fh_in = click.get_binary_stream("stdin") if str(rollouts) == "-" else rollouts.open("rb")
     with fh_in:
-        rows = list(
-            _read_rows(
-                fh_in, on_error=on_error, prompt_key=prompt_key, group_key=group_key, err=err
-            )
-        )
+        rows, skipped = _read_rows(fh_in, cols, on_error=on_error, err=err)
     if not rows:
+        pipeline.close()
         raise click.ClickException(f"{rollouts}: no rows to score")
-    for row in rows:
-        if completion_key not in row.data:
-            msg = f"line {row.lineno}: missing column {completion_key!r}"
-            if on_error == "fail":
-                raise click.ClickException(msg)
-    # Steps are scored in order, so stateful terms (UCB counts) see history as training did.
-    by_step: dict[Any, list[int]] = defaultdict(list)
+    # Steps are scored in order, so stateful terms (UCB counts) see history as training did;
+    # rows without a step come last.
+    by_step: dict[int | None, list[int]] = defaultdict(list)
     for i, row in enumerate(rows):
-        by_step[row.data.get(step_key)].append(i)
+        by_step[row.step].append(i)
 
     results: list[dict[str, Any] | None] = [None] * len(rows)
     outcome_counts: dict[str, Counter[str]] = defaultdict(Counter)
@@ -174,8 +263,7 @@ def score_command(
     with pipeline, progress:
         task = progress.add_task("score", total=len(rows))
         for step, indices in sorted(
-            by_step.items(),
-            key=lambda kv: (kv[0] is None, str(type(kv[0])), kv[0] if kv[0] is not None else 0),
+            by_step.items(), key=lambda kv: (kv[0] is None, kv[0] if kv[0] is not None else 0)
         ):
             sub = [rows[i] for i in indices]
             for batch_idx in _batches(sub, batch_size):
@@ -191,11 +279,9 @@ def score_command(
                     for r in chosen
                 ]
                 try:
-                    scored = pipeline.score(batch, step=step if isinstance(step, int) else None)
+                    scored = pipeline.score(batch, step=step)
                 except RewardKitError as exc:
-                    raise click.ClickException(
-                        f"lines {chosen[0].lineno}-{chosen[-1].lineno}: {exc}"
-                    ) from None
+                    raise click.ClickException(_at_lines(exc, chosen)) from None
                 for k, (row, out) in enumerate(zip(chosen, scored.rows())):
                     results[indices[batch_idx[k]]] = {**row.data, **out}
                 for name, values in scored.components.items():
@@ -218,7 +304,10 @@ def score_command(
         if output:
             out_fh.close()
 
-    table = Table(title=f"rewardkit score: {len(rows)} rollouts")
+    title = f"rewardkit score: {len(rows)} rollouts"
+    if skipped:
+        title += f" ({skipped} malformed line{'s' if skipped != 1 else ''} skipped)"
+    table = Table(title=title)
     for col in ("component", "mean", "outcomes", "distinct answers / group"):
         table.add_column(col)
     for name, values in component_values.items():

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, ClassVar, Literal
+from typing import TYPE_CHECKING, Annotated, ClassVar, Literal
 
 from pydantic import Field
 
@@ -26,6 +26,7 @@ from rewardkit.shaping._semantic_diversity import JudgeConfig, build_judge
 
 if TYPE_CHECKING:
     from rewardkit._pipeline import ScoredBatch
+    from rewardkit.shaping._embedding import TextEmbedder
 
 __all__ = ["AnswerDiversity", "DistinctN", "EmbeddingDiversity", "PartitionCount", "PassAtK"]
 
@@ -82,7 +83,7 @@ class PassAtK(DiagnosticMetric):
 
     class Config(ComponentConfig):
         answer_from: str | None = answer_from_field()
-        k: list[int] = Field(
+        k: list[Annotated[int, Field(ge=1)]] = Field(
             default_factory=lambda: [1, 4, 8],
             min_length=1,
             description="The k values; pass@k is reported as pass@<k> for groups of >= k rollouts.",
@@ -96,7 +97,7 @@ class PassAtK(DiagnosticMetric):
         groups = list(scored.batch.groups.values())
         for k in self.config.k:
             values = [
-                pass_at_k(len(m), sum(correct[i] for i in m), k) for m in groups if len(m) >= k >= 1
+                pass_at_k(len(m), sum(correct[i] for i in m), k) for m in groups if len(m) >= k
             ]
             _put(out, f"pass@{k}", _mean(values))
         return out
@@ -108,7 +109,7 @@ class DistinctN(DiagnosticMetric):
     type: ClassVar[str] = "distinct_n"
 
     class Config(ComponentConfig):
-        n: list[int] = Field(
+        n: list[Annotated[int, Field(ge=1)]] = Field(
             default_factory=lambda: [1, 2, 3, 4],
             min_length=1,
             description="The n-gram orders to report as distinct_<n>.",
@@ -142,25 +143,29 @@ class EmbeddingDiversity(DiagnosticMetric):
             default=None, description="Torch device. Unset: cuda when available."
         )
         precision: Literal["auto", "float32", "bfloat16"] = Field(
-            default="float32",
-            description="Encoder precision; float32 gives reproducible values, auto may use "
-            "bfloat16 (values move by ~1e-3).",
+            default="auto",
+            description="Encoder precision. auto (as semantic_diversity's judge): reuses the "
+            "judge's embeddings, bfloat16 where the device computes it natively (values move "
+            "by ~1e-3). float32: reproducible across devices, at a second embedding pass where "
+            "the judge runs in bfloat16.",
         )
         batch_size: int = Field(default=64, ge=1, description="Texts per encoder batch.")
 
     config: Config
 
-    def compute(self, scored: ScoredBatch) -> dict[str, float]:
+    @property
+    def embedder(self) -> TextEmbedder:
+        """The process-wide embedder, shared with ``semantic_diversity`` and ``partitions``
+        judges of the same model, device, batch size and max_seq_length (unset here)."""
         from rewardkit.shaping._embedding import get_embedder
 
-        emb = get_embedder(
-            self.config.model,
-            device=self.config.device,
-            precision=self.config.precision,
-            batch_size=self.config.batch_size,
+        return get_embedder(
+            self.config.model, device=self.config.device, batch_size=self.config.batch_size
         )
-        vectors = emb.encode(
-            [r.completion_text for r in scored.batch], exact=self.config.precision == "float32"
+
+    def compute(self, scored: ScoredBatch) -> dict[str, float]:
+        vectors = self.embedder.encode(
+            [r.completion_text for r in scored.batch], precision=self.config.precision
         )
         values = [embedding_diversity(vectors[list(m)]) for m in scored.batch.groups.values()]
         out: dict[str, float] = {}

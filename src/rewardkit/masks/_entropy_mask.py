@@ -369,14 +369,15 @@ def masked_loss(
     per_token_loss: torch.Tensor,
     valid_mask: torch.Tensor,
     token_mask: torch.Tensor,
-    normalizer: Normalizer = "selected",
+    normalizer: Normalizer = "all",
 ) -> torch.Tensor:
     """Token-mean of ``per_token_loss`` over the kept tokens.
 
-    ``normalizer="selected"`` divides by the kept-token count (the paper's code: the per-token
-    gradient is about 1/ρ of plain DAPO); ``"all"`` divides by the valid-token count (the paper's
-    formula and TRL: masked tokens stay in the denominator). ``token_mask`` may be bool or float
-    weights; an empty selection gives 0 (with gradient), never NaN.
+    ``normalizer="all"`` (the default, as in :func:`entropy_weights` and the config) divides by
+    the valid-token count (the paper's formula and TRL: masked tokens stay in the denominator);
+    ``"selected"`` divides by the kept-token count (the paper's code: the per-token gradient is
+    about 1/ρ of plain DAPO). ``token_mask`` may be bool or float weights; an empty selection
+    gives 0 (with gradient), never NaN.
     """
     if normalizer not in _NORMALIZERS:
         raise ValueError(f"normalizer must be one of {_NORMALIZERS}, got {normalizer!r}")

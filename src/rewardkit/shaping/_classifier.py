@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from rewardkit._errors import ConfigError, RewardKitError
-from rewardkit.shaping._embedding import TextEmbedder, get_embedder
+from rewardkit.shaping._embedding import TextEmbedder, get_embedder, resolve_model_path
 
 if TYPE_CHECKING:
     import numpy as np
@@ -154,7 +154,7 @@ class EquivalenceClassifier:
                 list(pairs), batch_size=batch_size, show_progress_bar=False
             )
             return np.asarray(scores, dtype=np.float32).reshape(-1)
-        emb = self.embedder(precision="float32")
+        emb = self.embedder()
         a = emb.encode([p[0] for p in pairs], exact=True)
         b = emb.encode([p[1] for p in pairs], exact=True)
         return self.proba_from_embeddings(a, b)
@@ -284,7 +284,10 @@ def train_classifier(
         raise ConfigError("the pairs need both labels (some same, some different)")
     train_idx, test_idx = _split(pairs, heldout_fraction, seed)
     labels = np.array([p.same for p in pairs])
-    emb = get_embedder(encoder, precision="float32")
+    # The manifest must load from any working directory: store the folder's absolute path
+    # (None stays None: the packaged default model, wherever that is installed).
+    encoder = None if encoder is None else resolve_model_path(encoder)
+    emb = get_embedder(encoder)
     a = emb.encode([p.text_a for p in pairs], exact=True)
     b = emb.encode([p.text_b for p in pairs], exact=True)
     cos = np.sum(a * b, axis=1)
@@ -366,8 +369,6 @@ def _train_cross_encoder(
         CrossEncoderTrainingArguments,
     )
     from sentence_transformers.cross_encoder.losses import BinaryCrossEntropyLoss
-
-    from rewardkit.shaping._embedding import resolve_model_path
 
     try:
         model = CrossEncoder(

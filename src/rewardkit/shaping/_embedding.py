@@ -1,8 +1,10 @@
 """Sentence embeddings for the diversity judges and diagnostics.
 
-One :class:`TextEmbedder` per (model, device, precision, ...) is shared by every component of a
-process (:func:`get_embedder`), so ``semantic_diversity`` and the ``embedding_diversity``
-diagnostic embed each completion once. What it adds to ``SentenceTransformer.encode``:
+One :class:`TextEmbedder` per (model, device, batch size, max_seq_length) is shared by every
+component of a process (:func:`get_embedder`). It holds both precisions' models and caches, and
+each caller names its precision per :meth:`TextEmbedder.encode` call, so ``semantic_diversity``
+and the ``embedding_diversity`` diagnostic at their default ``precision: auto`` read the same
+vectors and embed each completion once. What it adds to ``SentenceTransformer.encode``:
 
 * identical texts in a call are embedded once, and results are cached by text hash (bounded
   LRU), so texts seen in an earlier step cost nothing;
@@ -81,8 +83,10 @@ def _cpu_has_fast_bf16() -> bool:
 class TextEmbedder:
     """L2-normalised sentence embeddings: deduplicated, cached, batched, on GPU when available.
 
-    ``precision="auto"`` picks bfloat16 where the device computes it natively and float32
-    elsewhere; ``encode(texts, exact=True)`` always uses float32 (the reference).
+    Each :meth:`encode` call names its precision; ``precision`` here is only the default for
+    calls that do not. ``"auto"`` picks bfloat16 where the device computes it natively and
+    float32 elsewhere; ``encode(texts, exact=True)`` always uses float32 (the reference). Both
+    precisions keep their own model and cache, so one shared embedder serves every caller.
     """
 
     def __init__(
@@ -108,7 +112,7 @@ class TextEmbedder:
     def __repr__(self) -> str:
         return (
             f"TextEmbedder(model={self.model_path!r}, device={self._device!r}, "
-            f"precision={self.precision!r})"
+            f"max_seq_length={self.max_seq_length!r})"
         )
 
     # ------------------------------------------------------------------ models
@@ -121,11 +125,11 @@ class TextEmbedder:
             self._device = "cuda" if torch.cuda.is_available() else "cpu"
         return self._device
 
-    @property
-    def fast_precision(self) -> str:
-        """The precision of the fast path: what ``precision="auto"`` resolves to here."""
-        if self.precision != "auto":
-            return self.precision
+    def resolve(self, precision: Precision | None = None) -> str:
+        """The precision ``precision`` (default: this embedder's) computes in on this device."""
+        precision = precision or self.precision
+        if precision != "auto":
+            return precision
         if self.device.startswith("cuda"):
             import torch
 
@@ -135,8 +139,13 @@ class TextEmbedder:
         return "float32"
 
     @property
+    def fast_precision(self) -> str:
+        """What the default precision resolves to here."""
+        return self.resolve()
+
+    @property
     def fast_is_exact(self) -> bool:
-        return self.fast_precision == "float32"
+        return self.resolve() == "float32"
 
     def _model(self, precision: str) -> Any:
         found = self._models.get(precision)
@@ -198,23 +207,36 @@ class TextEmbedder:
                 out[i] = cut
         return out
 
-    def encode(self, texts: Sequence[str], *, exact: bool = False) -> np.ndarray:
-        """Embeddings of ``texts`` as a float32 (n, d) array with unit rows."""
+    def encode(
+        self, texts: Sequence[str], *, precision: Precision | None = None, exact: bool = False
+    ) -> np.ndarray:
+        """Embeddings of ``texts`` as a float32 (n, d) array with unit rows.
+
+        ``precision`` defaults to the embedder's; ``exact=True`` means float32.
+        """
         import numpy as np
 
-        precision = "float32" if exact else self.fast_precision
+        resolved = "float32" if exact else self.resolve(precision)
         keys = [_text_key(t) for t in texts]
         with self._lock:
-            cache = self._caches.setdefault(precision, OrderedDict())
+            if not keys:
+                return np.zeros((0, self.dimension), dtype=np.float32)
+            cache = self._caches.setdefault(resolved, OrderedDict())
+            # Read cached rows out before inserting new ones: with more new texts than the cache
+            # holds, inserting evicts entries this very call still needs.
+            found: dict[bytes, np.ndarray] = {}
             todo: dict[bytes, str] = {}
             for k, t in zip(keys, texts):
-                if k in cache:
+                if k in found or k in todo:
+                    continue
+                hit = cache.get(k)
+                if hit is not None:
                     cache.move_to_end(k)
-                elif k not in todo:
+                    found[k] = hit
+                else:
                     todo[k] = t
-            fresh: dict[bytes, np.ndarray] = {}
             if todo:
-                model = self._model(precision)
+                model = self._model(resolved)
                 vectors = model.encode(
                     self._clip(list(todo.values())),
                     batch_size=self.batch_size,
@@ -223,44 +245,36 @@ class TextEmbedder:
                     show_progress_bar=False,
                 )
                 vectors = np.asarray(vectors, dtype=np.float32)
-                if precision != "float32":
+                if resolved != "float32":
                     # Re-normalise in float32: rows rounded in bf16 are only unit to ~1e-3.
                     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True).clip(min=1e-12)
-                fresh = dict(zip(todo, vectors))
-                for k, v in fresh.items():
-                    cache[k] = v
+                for k, v in zip(todo, vectors):
+                    found[k] = cache[k] = v
                 while len(cache) > self.cache_size:
                     cache.popitem(last=False)
-            if not keys:
-                return np.zeros((0, self.dimension), dtype=np.float32)
-            return np.stack([fresh[k] if k in fresh else cache[k] for k in keys])
+            return np.stack([found[k] for k in keys])
 
 
 def get_embedder(
     model: str | None = None,
     device: str | None = None,
-    precision: Precision = "auto",
     batch_size: int = 64,
     max_seq_length: int | None = None,
 ) -> TextEmbedder:
-    """The process-wide embedder for these settings (shared by judges and diagnostics)."""
-    return _shared_embedder(
-        resolve_model_path(model), device, precision, batch_size, max_seq_length
-    )
+    """The process-wide embedder for these settings (shared by judges and diagnostics).
+
+    Precision is not a setting of the shared embedder: callers pass it to
+    :meth:`TextEmbedder.encode`, so components that differ only in precision still share one
+    model load and one cache per precision.
+    """
+    return _shared_embedder(resolve_model_path(model), device, batch_size, max_seq_length)
 
 
 @lru_cache(maxsize=8)
 def _shared_embedder(
     model: str,
     device: str | None,
-    precision: Precision,
     batch_size: int,
     max_seq_length: int | None,
 ) -> TextEmbedder:
-    return TextEmbedder(
-        model,
-        device=device,
-        precision=precision,
-        batch_size=batch_size,
-        max_seq_length=max_seq_length,
-    )
+    return TextEmbedder(model, device=device, batch_size=batch_size, max_seq_length=max_seq_length)

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 from rewardkit.shaping._classifier import EquivalenceClassifier
-from rewardkit.shaping._embedding import TextEmbedder
+from rewardkit.shaping._embedding import Precision, TextEmbedder
 from rewardkit.shaping._partition import Clustering, partition, union_find_labels
 
 if TYPE_CHECKING:
@@ -104,13 +104,17 @@ class _PairScoreJudge:
 
     def __init__(
         self,
-        embedder: TextEmbedder,
+        embedder: TextEmbedder | None,
         threshold: float,
         *,
         margin: float,
         clustering: Clustering,
+        precision: Precision | None = None,
     ) -> None:
         self.embedder = embedder
+        #: The fast path's precision, passed to every encode() call (None: the embedder's own),
+        #: so judges and diagnostics that differ only in precision share one embedder.
+        self.precision = precision
         self.threshold = threshold
         self.margin = margin
         self.clustering = clustering
@@ -154,11 +158,13 @@ class _PairScoreJudge:
     def score_matrices(self, texts: Sequence[str], groups: Groups) -> list[np.ndarray]:
         """Per group, the n x n pair scores the partition uses (after re-checks)."""
 
+        embedder = self.embedder
+        assert embedder is not None, "pair scores from embeddings need an embedder"
         stats = JudgeStats()
-        emb = self.embedder.encode(texts)
+        emb = embedder.encode(texts, precision=self.precision)
         mats = [self._scores(emb[list(m)]) for m in groups]
         stats.pairs = sum(len(m) * (len(m) - 1) // 2 for m in groups)
-        if not self.embedder.fast_is_exact and self.margin > 0:
+        if embedder.resolve(self.precision) != "float32" and self.margin > 0:
             todo = [
                 (g, i, j)
                 for g, (members, s) in enumerate(zip(groups, mats))
@@ -168,7 +174,7 @@ class _PairScoreJudge:
                 need = sorted(
                     {groups[g][i] for g, i, _ in todo} | {groups[g][j] for g, _, j in todo}
                 )
-                exact = self.embedder.encode([texts[k] for k in need], exact=True)
+                exact = embedder.encode([texts[k] for k in need], exact=True)
                 row = {k: r for r, k in enumerate(need)}
                 for g, i, j in todo:
                     pair = exact[[row[groups[g][i]], row[groups[g][j]]]]
@@ -202,14 +208,21 @@ class EmbeddingJudge(_PairScoreJudge):
     """Cosine similarity of sentence embeddings at or above ``threshold``."""
 
     def __repr__(self) -> str:
-        return f"EmbeddingJudge(threshold={self.threshold}, embedder={self.embedder!r})"
+        return (
+            f"EmbeddingJudge(threshold={self.threshold}, precision={self.precision!r}, "
+            f"embedder={self.embedder!r})"
+        )
 
     def _scores(self, e: np.ndarray) -> np.ndarray:
         return e @ e.T
 
 
 class ClassifierJudge(_PairScoreJudge):
-    """A trained pair classifier's P(same) at or above its threshold."""
+    """A trained pair classifier's P(same) at or above its threshold.
+
+    A ``pair_head`` reads embeddings (``embedder``, default: the classifier's encoder); a
+    ``cross_encoder`` scores text pairs itself and has no embedder.
+    """
 
     def __init__(
         self,
@@ -220,12 +233,14 @@ class ClassifierJudge(_PairScoreJudge):
         margin: float,
         clustering: Clustering,
         short_text_rule: bool = True,
+        precision: Precision | None = None,
     ) -> None:
+        if classifier.kind == "cross_encoder":
+            embedder = None  # never used: don't load, or even resolve, the manifest's encoder
+        elif embedder is None:
+            embedder = classifier.embedder()
         super().__init__(
-            embedder if embedder is not None else classifier.embedder(),
-            threshold,
-            margin=margin,
-            clustering=clustering,
+            embedder, threshold, margin=margin, clustering=clustering, precision=precision
         )
         self.classifier = classifier
         self.short_text_rule = short_text_rule

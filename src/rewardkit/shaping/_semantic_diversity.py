@@ -96,9 +96,9 @@ def build_judge(cfg: JudgeConfig) -> Judge:
     """The judge a config describes (models load on first use, not here)."""
     if cfg.judge == "answer":
         return AnswerJudge(cfg.clustering)
+    # Precision is per encode() call, not part of the shared embedder's key.
     kwargs: dict[str, Any] = {
         "device": cfg.device,
-        "precision": cfg.precision,
         "batch_size": cfg.batch_size,
         "max_seq_length": cfg.max_seq_length,
     }
@@ -109,6 +109,7 @@ def build_judge(cfg: JudgeConfig) -> Judge:
             threshold,
             margin=cfg.recheck_margin,
             clustering=cfg.clustering,
+            precision=cfg.precision,
         )
     assert cfg.classifier_path is not None
     classifier = EquivalenceClassifier.load(cfg.classifier_path)
@@ -120,6 +121,7 @@ def build_judge(cfg: JudgeConfig) -> Judge:
         margin=cfg.recheck_margin,
         clustering=cfg.clustering,
         short_text_rule=cfg.short_text_rule,
+        precision=cfg.precision,
     )
 
 
@@ -146,7 +148,8 @@ class SemanticDiversity(ShapingTerm):
         coefficient: float = Field(
             default=1.0,
             ge=0,
-            description="The term's value is coefficient x Div; keep 1 with combine: multiply.",
+            description="The term's value is coefficient x Div; keep 1 with combine: multiply. "
+            "Must be 1 with quality_shift: group_min.",
         )
         partition: Literal["all", "correct"] = Field(
             default="all",
@@ -171,6 +174,12 @@ class SemanticDiversity(ShapingTerm):
             raise ConfigError(
                 f"shaping {self.name!r}: quality_shift 'group_min' returns an additive "
                 "correction, so it needs `combine: add`"
+            )
+        if self.config.quality_shift == "group_min" and self.config.coefficient != 1:
+            raise ConfigError(
+                f"shaping {self.name!r}: quality_shift 'group_min' makes the reward "
+                "(q - min(0, group min q)) x Div and has no coefficient; remove `coefficient` "
+                f"(got {self.config.coefficient:g})"
             )
         self._combine = combine
         self.judge = build_judge(self.config)

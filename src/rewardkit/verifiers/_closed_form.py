@@ -20,7 +20,7 @@ from fractions import Fraction
 from functools import lru_cache
 from typing import Union
 
-__all__ = ["ClosedForm", "closed_form"]
+__all__ = ["ClosedForm", "closed_form", "format_closed_form"]
 
 # A canonical number: (rational coefficient, squarefree radicand, power of pi).
 Number = tuple[Fraction, int, int]
@@ -231,3 +231,58 @@ def closed_form(normalized: str) -> ClosedForm | None:
         return ("set", frozenset(values))
     value = _number(s)
     return None if value is None else ("num", value)
+
+
+# --------------------------------------------------------------------------- canonical text
+
+
+def _format_number(value: Number) -> str:
+    """``value`` as sympy's ``str`` prints it: ``-3/4``, ``2*sqrt(3)``, ``sqrt(2)*pi/4``, ``pi**2``.
+
+    The same text as the worker-side canonical form of a sympy value, so an answer that is a
+    closed form here and one that only sympy understands (``2^{-1}``) can still share a key.
+    """
+    coef, radicand, power = value
+    if coef == 0:
+        return "0"
+    factors = []
+    if radicand != 1:
+        factors.append(f"sqrt({radicand})")
+    if power:
+        factors.append("pi" if power == 1 else f"pi**{power}")
+    num, den = abs(coef.numerator), coef.denominator
+    head = "*".join(factors) if factors and num == 1 else "*".join([str(num), *factors])
+    text = head if den == 1 else f"{head}/{den}"
+    return "-" + text if coef < 0 else text
+
+
+def _format_element(element: tuple[str, object]) -> str:
+    if element[0] == "inf":
+        return "oo" if element[1] == 1 else "-oo"
+    return _format_number(element[1])  # type: ignore[arg-type]
+
+
+def _sort_key(value: Number) -> tuple[float, str]:
+    coef, radicand, power = value
+    try:
+        approx = float(coef) * radicand**0.5 * 3.141592653589793**power
+    except OverflowError:
+        approx = float("inf") if coef > 0 else float("-inf")
+    return approx, _format_number(value)
+
+
+def format_closed_form(value: ClosedForm) -> str:
+    """The canonical text of a closed form: one string per value, whatever the spelling.
+
+    Numbers as sympy prints them (``1/2`` for ``0.5``, ``\\frac{2}{4}``, ``.5``, ``\\frac12``),
+    sets and comma lists as ``{3, 5}`` in increasing order, tuples and intervals as ``(1, 2]``
+    with ``oo`` for infinity.
+    """
+    kind = value[0]
+    if kind == "num":
+        return _format_number(value[1])  # type: ignore[arg-type]
+    if kind == "set":
+        members = sorted(value[1], key=_sort_key)  # type: ignore[arg-type]
+        return "{" + ", ".join(_format_number(m) for m in members) + "}"
+    _, left, right, elements = value
+    return f"{left}{', '.join(_format_element(e) for e in elements)}{right}"  # type: ignore[union-attr]

@@ -10,6 +10,20 @@ References may be stdin/stdout pairs (``{"inputs": [...], "outputs": [...]}`` as
 list of ``{"input": ..., "output": ...}``; also as JSON text) or assert statements (a string of
 Python whose top-level ``assert`` statements are the tests and whose other statements are setup,
 or a list of assert strings).
+
+An assert test is not judged by the exit status alone: a program that calls ``sys.exit(0)`` or
+``os._exit(0)``, or registers an ``atexit`` hook that exits 0, would otherwise "pass" every test.
+The sandbox runs :func:`assert_harness` instead, with a random nonce (fresh per run, made in the
+worker, never in the program text) as its stdin. The harness moves that stdin behind a private
+descriptor (the program's stdin is empty), imports the program as module ``solution`` (so
+``if __name__ == "__main__":`` blocks do not run; a ``SystemExit`` from its body ends the body,
+not the test: what it defined so far is tested), runs the test code in that module's namespace,
+and only then reads the nonce and writes it to stdout. The test passes only when the run exits 0
+**and** its stdout holds the nonce. This lives in the program the verifier builds and the verdict
+it reads, so every :class:`CodeSandbox` gets it. It stops early exits and forged output; it is no
+defence against a program that deliberately goes after the harness (reads descriptors it did not
+open, its caller's memory) or reads the test's expected values from the harness text: the
+program shares the harness's process.
 """
 
 from __future__ import annotations
@@ -19,8 +33,9 @@ import hashlib
 import json
 import pickle
 import re
+import secrets
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import Any, ClassVar, Literal
 
@@ -32,7 +47,14 @@ from rewardkit._rollout import Outcome, RewardResult, Rollout
 from rewardkit.verifiers._extract import completion_tail
 from rewardkit.verifiers._sandbox import CodeSandbox, SandboxRequest, code_sandboxes
 
-__all__ = ["CodeTest", "CodeVerifier", "extract_code", "parse_tests", "run_code_test"]
+__all__ = [
+    "CodeTest",
+    "CodeVerifier",
+    "assert_harness",
+    "extract_code",
+    "parse_tests",
+    "run_code_test",
+]
 
 _FENCE = re.compile(r"^[ \t]*```[ \t]*([\w+#.-]*)[^\n]*\n(.*?)^[ \t]*```", re.DOTALL | re.MULTILINE)
 _PYTHON_TAGS = {"", "python", "py", "python3", "py3"}
@@ -138,29 +160,131 @@ def outputs_match(actual: str, expected: str, mode: str) -> bool:
 # --------------------------------------------------------------------------- worker side
 
 
+# Runs an assert test (see the module docstring). Everything the harness calls after the program
+# ran is bound before it runs, because the program may rebind builtins (``exec``, ``compile``) or
+# patch modules; tracing is switched off before the test so a trace function cannot skip its
+# asserts; ``optimize=0`` keeps asserts even where a sandbox runs ``python -O``; ``os._exit``
+# keeps the program's ``atexit`` hooks from changing the exit status afterwards.
+_ASSERT_HARNESS = """\
+import linecache as _linecache, os as _os, sys as _sys, traceback as _traceback, types as _types
+
+
+def _rewardkit_harness(program, test):
+    exec_, compile_, read, write, exit_ = exec, compile, _os.read, _os.write, _os._exit
+    settrace, setprofile, print_exc, sys = _sys.settrace, _sys.setprofile, _traceback.print_exc, _sys
+    no_nonce = b"rewardkit harness: no nonce on stdin (the sandbox must pass request.stdin)\\n"
+    # The nonce stays unread in the stdin pipe behind a private descriptor until the test has
+    # passed: no frame or object holds it while the program runs, and its stdin is empty.
+    try:
+        secret = _os.dup(0)
+        null = _os.open(_os.devnull, _os.O_RDONLY)
+        _os.dup2(null, 0)
+        _os.close(null)
+    except OSError:
+        write(2, no_nonce)
+        exit_(2)
+
+    def flush():
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except BaseException:
+                pass
+
+    def fail(message=None):
+        try:
+            flush()
+            if message is None:
+                print_exc()
+            else:
+                write(2, message.encode("utf-8", "replace") + b"\\n")
+        finally:
+            exit_(1)
+
+    module = _types.ModuleType("solution")
+    module.__file__ = "solution.py"
+    sys.modules["solution"] = module
+    for name, source in (("solution.py", program), ("test.py", test)):
+        _linecache.cache[name] = (len(source), None, source.splitlines(True), name)
+    try:
+        exec_(compile_(program, "solution.py", "exec", dont_inherit=True, optimize=0), module.__dict__)
+    except SystemExit:
+        pass  # ends the program's top level; what it defined so far is tested
+    except BaseException:
+        fail()
+    settrace(None)
+    setprofile(None)
+    try:
+        exec_(compile_(test, "test.py", "exec", dont_inherit=True, optimize=0), module.__dict__)
+    except SystemExit as exc:
+        fail(f"SystemExit({exc.code!r}) raised during the test: the program exited early")
+    except BaseException:
+        fail()
+    flush()
+    try:
+        nonce = b""
+        while not nonce.endswith(b"\\n"):
+            chunk = read(secret, 64)
+            if not chunk:
+                break
+            nonce += chunk
+        if not nonce.strip():
+            write(2, no_nonce)
+            exit_(2)
+        write(1, b"\\n" + nonce.strip() + b"\\n")
+    except BaseException:
+        exit_(1)
+    exit_(0)
+
+
+_rewardkit_harness(%r, %r)
+"""
+
+
+def assert_harness(program: str, test: str) -> str:
+    """The Python source that runs ``test`` against ``program`` (see the module docstring)."""
+    return _ASSERT_HARNESS % (program, test)
+
+
 @lru_cache(maxsize=16)
 def _sandbox(cls: type[CodeSandbox], options: str) -> CodeSandbox:
     return cls(**json.loads(options))
 
 
+def _last_error(stderr: str, exit_code: int | None) -> str:
+    last = stderr.strip().splitlines()[-1:] or [f"exit code {exit_code}"]
+    return last[0][:200]
+
+
 def run_code_test(
     item: tuple[type[CodeSandbox], str, SandboxRequest, CodeTest, str],
 ) -> RewardResult:
-    """Worker function: run one test in the sandbox; correct when it passes."""
+    """Worker function: run one test in the sandbox; correct when it passes.
+
+    ``request.source`` is the program; an assert test wraps it in the harness here, in the
+    worker, with a nonce made for this run (so the engine's cache key, a hash of the item, stays
+    the same for the same program and test).
+    """
     cls, options, request, test, compare = item
+    nonce = None
+    if test.snippet is not None:
+        nonce = secrets.token_hex(16)
+        request = replace(
+            request, source=assert_harness(request.source, test.snippet), stdin=f"{nonce}\n"
+        )
     result = _sandbox(cls, options).run(request)
     if result.timed_out:
         return RewardResult.timeout(f"test exceeded {request.timeout_s:g} s")
     if result.truncated:
         return RewardResult.incorrect(reason="output limit exceeded")
-    if test.expected_stdout is None:
-        if result.ok:
-            return RewardResult.correct()
-        last = result.stderr.strip().splitlines()[-1:] or [f"exit code {result.exit_code}"]
-        return RewardResult.incorrect(reason=last[0][:200])
     if result.exit_code != 0:
-        last = result.stderr.strip().splitlines()[-1:] or [f"exit code {result.exit_code}"]
-        return RewardResult.incorrect(reason=last[0][:200])
+        return RewardResult.incorrect(reason=_last_error(result.stderr, result.exit_code))
+    if nonce is not None:
+        if nonce in result.stdout:
+            return RewardResult.correct()
+        return RewardResult.incorrect(reason="the program exited before its tests finished")
+    # A stdin/stdout program may exit whenever it likes: what it printed is the verdict.
+    assert test.expected_stdout is not None
     if outputs_match(result.stdout, test.expected_stdout, compare):
         return RewardResult.correct()
     return RewardResult.incorrect(reason="wrong output")
@@ -248,9 +372,9 @@ class CodeVerifier(RewardComponent):
                 continue
             out.append(None)
             for t in tests:
-                source = code if t.snippet is None else f"{code}\n\n{t.snippet}"
+                # An assert test's harness (with its per-run nonce) is built in the worker.
                 request = SandboxRequest(
-                    source=source,
+                    source=code,
                     stdin=t.stdin,
                     timeout_s=cfg.timeout_s,
                     memory_mb=cfg.memory_mb,

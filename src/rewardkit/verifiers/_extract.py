@@ -15,8 +15,11 @@ from collections.abc import Sequence
 from functools import lru_cache
 from typing import Literal
 
+from rewardkit.verifiers._closed_form import closed_form, format_closed_form
+
 __all__ = [
     "AnswerSource",
+    "canonical_answer",
     "completion_tail",
     "extract_answer",
     "extract_final_answer",
@@ -72,6 +75,12 @@ def _braced(text: str, start: int, max_len: int = 4 * _MAX_ANSWER_CHARS) -> tupl
 
 def _box_at(text: str, pos: int, command: str) -> str | None:
     """The argument of ``\\boxed`` at ``pos``: ``\\boxed{...}`` or the shorthand ``\\boxed 5``."""
+    got = _box_span(text, pos, command)
+    return None if got is None else got[0]
+
+
+def _box_span(text: str, pos: int, command: str) -> tuple[str, int] | None:
+    """:func:`_box_at` with the index just after the box."""
     i = pos + len(command)
     n = len(text)
     if i < n and (text[i].isalpha()):
@@ -81,30 +90,39 @@ def _box_at(text: str, pos: int, command: str) -> str | None:
     if i >= n:
         return None
     if text[i] == "{":
-        got = _braced(text, i)
-        return None if got is None else got[0]
+        return _braced(text, i)
     # `\boxed 5` / `\boxed -3.5$`: a space-delimited token, as LaTeX would read it.
     j = i
     while j < n and text[j] not in " \t\r\n$":
         j += 1
-    return text[i:j] or None
+    return (text[i:j], j) if j > i else None
 
 
 def find_boxed(text: str, *, limit: int = 8) -> list[str]:
-    """The contents of the last ``limit`` ``\\boxed``/``\\fbox`` groups, in text order."""
-    found: list[tuple[int, str]] = []
+    """The contents of the last ``limit`` outermost ``\\boxed``/``\\fbox`` groups, in text order.
+
+    A box inside another box (``\\boxed{\\boxed{2}}``) is part of that box's content, not a
+    second answer.
+    """
+    found: list[tuple[int, int, str]] = []
     for command in _BOX_COMMANDS:
         end = len(text)
         while len(found) < 2 * limit:
             pos = text.rfind(command, 0, end)
             if pos < 0:
                 break
-            content = _box_at(text, pos, command)
-            if content is not None:
-                found.append((pos, content))
+            got = _box_span(text, pos, command)
+            if got is not None:
+                found.append((pos, got[1], got[0]))
             end = pos
     found.sort()
-    return [c for _, c in found[-limit:]]
+    outermost: list[str] = []
+    reach = -1
+    for pos, stop, content in found:
+        if pos >= reach:
+            outermost.append(content)
+            reach = stop
+    return outermost[-limit:]
 
 
 def last_boxed(text: str) -> str | None:
@@ -132,6 +150,11 @@ def last_boxed(text: str) -> str | None:
 def _rest_of_statement(text: str) -> str:
     """From just after a cue to the end of its line or sentence (a period then a space)."""
     line = text.split("\n", 1)[0]
+    for opener, closer in (("\\[", "\\]"), ("\\(", "\\)")):
+        if line.startswith(opener):
+            close = line.find(closer, 2)
+            if close > 0:
+                return line[: close + 2]
     if line.startswith("$"):
         close = line.find("$", 1) if not line.startswith("$$") else line.find("$$", 2)
         if close > 0:
@@ -238,7 +261,10 @@ def extract_answer(
         else:
             raise ValueError(f"unknown answer source {source!r}")
         if got is not None and got.strip():
-            return got.strip()[:_MAX_ANSWER_CHARS]
+            got = got.strip()
+            if len(got) > _MAX_ANSWER_CHARS:  # cut only after redundant braces are gone
+                got = _strip_grouping_braces(got)[:_MAX_ANSWER_CHARS]
+            return got
     return None
 
 
@@ -256,6 +282,33 @@ _FRAC_SHORT = re.compile(r"\\frac\s*(\d|\{[^{}]*\})\s*(\d|\{[^{}]*\})")
 _SQRT_SHORT = re.compile(r"\\sqrt\s*(\d|[A-Za-z](?![A-Za-z]))")
 _THOUSANDS = re.compile(r"^[+-]?\d{1,3}(?:,\d{3})+(?:\.\d+)?$")
 _LATEX_THOUSANDS = re.compile(r"(\d)\{,\}(\d{3})")
+# A number then one to three plain words: `12 apples`, `5 square feet` (whitespace required, so
+# `2x` stays algebra). Function names are not units.
+_PLAIN_UNIT = re.compile(r"^([+-]?(?:\d[\d,]*(?:\.\d+)?|\.\d+))(?:\s+([A-Za-z]{2,})){1,3}$")
+_NOT_UNITS = frozenset(
+    [
+        "sin",
+        "cos",
+        "tan",
+        "cot",
+        "sec",
+        "csc",
+        "log",
+        "ln",
+        "exp",
+        "lg",
+        "sqrt",
+        "pi",
+        "and",
+        "or",
+        "arcsin",
+        "arccos",
+        "arctan",
+        "sinh",
+        "cosh",
+        "tanh",
+    ]
+)
 _SINGLE_VAR_LHS = re.compile(r"^\\?[A-Za-z]\w*(?:_\{?\w+\}?)?\s*=(?!=)")
 _COMMAND_SPACE = re.compile(r"(\\[A-Za-z]+)\s+(?=[A-Za-z])")
 # Not "!": it is a factorial.
@@ -300,6 +353,51 @@ def _unwrap_text_commands(s: str) -> str:
     return "".join(out)
 
 
+def _drop_plain_unit(s: str) -> str:
+    """``12 apples`` -> ``12``: a number followed by words only (not ``2 \\sin x`` or ``2x``)."""
+    m = _PLAIN_UNIT.match(s)
+    if m is None or any(w.lower() in _NOT_UNITS for w in s[m.end(1) :].split()):
+        return s
+    return m.group(1)
+
+
+_EMPHASIS = ("**", "__", "*", "_")
+_MATH_DELIMITERS = (("\\[", "\\]"), ("\\(", "\\)"))
+
+
+def _strip_wrappers(s: str) -> str:
+    """Strip what only wraps an answer: markdown emphasis (``**10**``, ``_x_``, a dangling
+    ``**`` left by a cue that took the opening one), ``\\[...\\]`` / ``\\(...\\)`` math
+    delimiters, a whole ``\\boxed{...}`` (nested boxes), and trailing punctuation."""
+    for _ in range(8):  # each round strips one layer; real answers have one or two
+        before = s
+        s = s.strip().rstrip(_TRAILING).strip()
+        for marker in _EMPHASIS:
+            if len(s) > 2 * len(marker) and s.startswith(marker) and s.endswith(marker):
+                s = s[len(marker) : -len(marker)]
+                break
+        else:
+            for marker in ("**", "__"):
+                if s.endswith(marker) and marker not in s[:-2]:
+                    s = s[:-2]
+                elif s.startswith(marker) and marker not in s[2:]:
+                    s = s[2:]
+            # `*x*` after a cue that took the opening star; `x^*` is a conjugate, not emphasis
+            if s.endswith("*") and "*" not in s[:-1] and not s.endswith(("^*", "_*")):
+                s = s[:-1]
+        for opener, closer in _MATH_DELIMITERS:
+            if s.startswith(opener) and s.endswith(closer) and len(s) >= 4:
+                s = s[2:-2]
+        for command in _BOX_COMMANDS:
+            if s.startswith(command):
+                got = _box_span(s, 0, command)
+                if got is not None and got[1] == len(s):
+                    s = got[0]
+        if s == before:
+            break
+    return s
+
+
 def _drop_trailing_unit(s: str) -> str:
     for w in ("\\text", "\\mbox", "\\mathrm"):
         k = s.rfind(w + "{")
@@ -313,18 +411,20 @@ def _drop_trailing_unit(s: str) -> str:
 
 @lru_cache(maxsize=1 << 14)  # a group's samples repeat answers, and every rollout its reference
 def normalize_answer(answer: str) -> str:
-    """A canonical string for an extracted answer: equal strings mean the same answer.
+    """The LaTeX of an extracted answer with its notation cleaned up (see :func:`canonical_answer`).
 
-    Strips ``$``, spacing commands, ``\\left``/``\\right``, degrees, currency, a trailing ``%``
-    and punctuation, a trailing unit in ``\\text{}``; unwraps other ``\\text{}``; rewrites
-    ``\\dfrac``/``\\tfrac`` as ``\\frac`` and the shorthand ``\\frac13``/``\\sqrt3`` with braces;
-    drops thousands separators from plain numbers and a ``x =`` in front; removes whitespace.
-    Different strings may still be equal mathematically; that is the verifier's job.
+    Strips ``$``, ``\\[...\\]``/``\\(...\\)``, markdown emphasis (``**10**``), a whole
+    ``\\boxed{}``, spacing commands, ``\\left``/``\\right``, degrees, currency, a trailing ``%``
+    and punctuation, a trailing unit (``\\text{ cm}``, ``12 apples``); unwraps other ``\\text{}``;
+    rewrites ``\\dfrac``/``\\tfrac`` as ``\\frac`` and the shorthand ``\\frac13``/``\\sqrt3``
+    with braces; drops thousands separators from plain numbers and a ``x =`` in front; removes
+    whitespace. Different strings may still be equal mathematically.
     """
     s = answer.strip()
     if len(s) > _MAX_ANSWER_CHARS:
-        s = s[:_MAX_ANSWER_CHARS]
+        s = _strip_grouping_braces(s)[:_MAX_ANSWER_CHARS]
     s = s.replace("\x00", "").replace("\\displaystyle", "")
+    s = _strip_wrappers(s)
     s = _SPACING.sub(" ", s)
     s = _drop_trailing_unit(s)
     s = _CURRENCY.sub("", s)
@@ -335,8 +435,10 @@ def normalize_answer(answer: str) -> str:
     s = _LATEX_THOUSANDS.sub(r"\1\2", s)
     s = s.strip().rstrip(_TRAILING).strip()
     s = _PERCENT.sub("", s).strip()
+    s = _strip_wrappers(s)
     if s.count("=") == 1:
         s = _SINGLE_VAR_LHS.sub("", s).strip()
+    s = _drop_plain_unit(s)
     if _THOUSANDS.match(s):
         s = s.replace(",", "")
     # Whitespace goes, except where it ends a command name before a letter (`\\pi r`).
@@ -345,11 +447,40 @@ def normalize_answer(answer: str) -> str:
     s = _FRAC_SHORT.sub(_brace_frac, s)
     s = _SQRT_SHORT.sub(r"\\sqrt{\1}", s)
     s = s.rstrip(_TRAILING)
-    # A lone pair of outer braces {x} is grouping, not a set.
-    for _ in range(3):
-        if len(s) >= 2 and s[0] == "{" and _braced(s, 0) == (s[1:-1], len(s)):
-            s = s[1:-1]
-    return s
+    return _strip_grouping_braces(s)
+
+
+def _strip_grouping_braces(s: str) -> str:
+    """``{{x}}`` -> ``x``: outer braces that enclose everything are grouping, not a set.
+
+    One pass with a stack, however deep: sympy's parser recurses on every level and would
+    spend the whole deadline on a few hundred of them.
+    """
+    lead = len(s) - len(s.lstrip("{"))
+    if not lead or not s.endswith("}"):
+        return s
+    opened: list[int] = []
+    strip = lead
+    last = len(s) - 1
+    i = 0
+    while i < len(s):
+        c = s[i]
+        if c == "\\":
+            i += 2
+            continue
+        if c == "{":
+            opened.append(i)
+        elif c == "}":
+            if not opened:
+                return s
+            start = opened.pop()
+            # the brace opened at `start` (< lead) must close at the mirror position
+            if start < lead and start != last - i:
+                strip = min(strip, start)
+        i += 1
+    if opened:
+        return s
+    return s[strip : len(s) - strip]
 
 
 def _brace_frac(m: re.Match[str]) -> str:
@@ -359,13 +490,29 @@ def _brace_frac(m: re.Match[str]) -> str:
     return f"\\frac{a}{b}"
 
 
+@lru_cache(maxsize=1 << 14)
+def canonical_answer(normalized: str) -> str:
+    """The answer key of a normalised answer: one string per value for the simple forms.
+
+    Integers, decimals, fractions (``\\frac``, ``a/b``), surds, multiples of ``\\pi``, and
+    sets, tuples and intervals of those become the text sympy would print for their exact
+    value: ``1/2`` for ``0.5``, ``.5``, ``\\frac{2}{4}``, ``\\frac12``; ``2*sqrt(3)`` for
+    ``\\sqrt{12}``; ``{3, 5}`` for ``5, 3``; ``(-oo, 2]``. Anything else is returned as it is.
+    Microseconds and linear-time (:func:`~rewardkit.verifiers._closed_form.closed_form`), so it
+    runs in the trainer's process; sympy-level canonical forms are made in engine workers.
+    """
+    value = closed_form(normalized)
+    return normalized if value is None else format_closed_form(value)
+
+
 def extract_final_answer(text: str) -> str | None:
-    """The normalised final answer of a completion, or ``None`` when it states none.
+    """The canonical final answer of a completion, or ``None`` when it states none.
 
     The last ``\\boxed{...}`` (or ``\\boxed 5``); else the last "the answer is ..." statement;
-    else the last ``#### n`` line; then :func:`normalize_answer`. This is the answer key that
-    exploration and diversity terms use when no ``answer_from`` reward is named. Linear-time,
-    pure Python, safe on megabyte inputs and deep nesting; never raises.
+    else the last ``#### n`` line; then :func:`normalize_answer` and :func:`canonical_answer`.
+    This is the answer key that exploration and diversity terms use when no ``answer_from``
+    reward is named. Linear-time, pure Python, safe on megabyte inputs and deep nesting; never
+    raises.
     """
     if not isinstance(text, str):
         return None
@@ -373,7 +520,7 @@ def extract_final_answer(text: str) -> str | None:
     if raw is None:
         return None
     norm = normalize_answer(raw)
-    return norm or None
+    return canonical_answer(norm) if norm else None
 
 
 def completion_tail(completion: object, max_chars: int) -> str:

@@ -12,6 +12,12 @@ cannot interrupt C code).
 Both strings reach math-verify wrapped in ``$...$``: bare gold like ``3, 5`` otherwise parses as
 ``5``, and shorthand like ``\\frac13`` is only understood inside math delimiters. ``verify`` is
 called gold first, as it is asymmetric.
+
+The reported answer (``RewardResult.answer``, the key exploration, diversity and diagnostics
+group by) is canonical, so that re-spelling an answer cannot dodge a repetition penalty or farm
+an exploration bonus: a correct answer reports the canonical form of the reference it matched;
+any other answer reports :func:`canonical_answer` of itself when that is a closed form, else the
+text of its sympy value (made in the worker, under the deadline), else its normalised LaTeX.
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ from rewardkit._components import ComponentConfig, RewardComponent, ScoringConte
 from rewardkit._rollout import Outcome, RewardResult, Rollout
 from rewardkit.verifiers._closed_form import closed_form
 from rewardkit.verifiers._extract import (
+    canonical_answer,
     completion_tail,
     extract_answer,
     find_boxed,
@@ -41,6 +48,53 @@ __all__ = ["MathConfig", "MathVerifier", "verify_math_answer"]
 # --------------------------------------------------------------------------- worker side
 
 
+_MAX_KEY_CHARS = 256
+
+
+def _is_cheap_to_evaluate(expr: Any) -> bool:
+    """Whether ``doit()`` is safe: no factorials, no powers with big or non-literal exponents.
+
+    The deadline bounds it anyway; this keeps a wrong answer like ``2^{10^{9}}`` from turning
+    into a timeout just to compute its key.
+    """
+    import sympy
+
+    for node in sympy.preorder_traversal(expr):
+        if isinstance(node, (sympy.factorial, sympy.factorial2, sympy.gamma, sympy.binomial)):
+            return False
+        if isinstance(node, sympy.Pow):
+            e = node.exp
+            if not e.free_symbols and not (e.is_Number and abs(e) <= 64):
+                return False
+    return True
+
+
+def _sympy_key(parsed: tuple[Any, ...]) -> str | None:
+    """The canonical text of a parsed answer: its evaluated sympy value, printed.
+
+    Intervals print like closed forms (``(1, 2]``, ``(-oo, 2)``); ``None`` when there is no
+    sympy value or its text is long (then the normalised LaTeX is the key).
+    """
+    import sympy
+
+    expr = next((x for x in parsed if isinstance(x, sympy.Basic)), None)
+    if expr is None:
+        return None
+    try:
+        if _is_cheap_to_evaluate(expr):
+            expr = expr.doit()
+        if isinstance(expr, sympy.Interval):
+            text = (
+                f"{'(' if expr.left_open else '['}{expr.start}, "
+                f"{expr.end}{')' if expr.right_open else ']'}"
+            )
+        else:
+            text = str(expr)
+    except Exception:  # e.g. an integer too long to print; the LaTeX key will do
+        return None
+    return text if len(text) <= _MAX_KEY_CHARS else None
+
+
 @lru_cache(maxsize=8192)
 def _parse(latex: str) -> tuple[Any, ...]:
     from math_verify import LatexExtractionConfig, parse
@@ -51,7 +105,10 @@ def _parse(latex: str) -> tuple[Any, ...]:
 
 
 def verify_math_answer(item: tuple[str, str, int, int, bool]) -> RewardResult:
-    """Worker function: is the normalised ``pred`` equal to the normalised ``gold``?"""
+    """Worker function: is the normalised ``pred`` equal to the normalised ``gold``?
+
+    An incorrect verdict carries the canonical text of ``pred``'s sympy value as its answer.
+    """
     from math_verify import verify
 
     gold, pred, float_rounding, numeric_precision, strict = item
@@ -69,7 +126,7 @@ def verify_math_answer(item: tuple[str, str, int, int, bool]) -> RewardResult:
         strict=strict,
         timeout_seconds=None,
     )
-    return RewardResult.correct() if ok else RewardResult.incorrect()
+    return RewardResult.correct() if ok else RewardResult.incorrect(answer=_sympy_key(pred_parsed))
 
 
 def _warmup() -> None:
@@ -150,15 +207,37 @@ class MathConfig(VerdictScoresConfig):
 
 
 class _Pending:
-    """A rollout whose verdict needs math-verify."""
+    """A rollout whose verdict needs math-verify: one engine item per reference it may match."""
 
-    __slots__ = ("answer", "index", "item", "key")
+    __slots__ = ("answer", "gold_keys", "index", "items", "local_key")
 
-    def __init__(self, index: int, answer: str, item: tuple[Any, ...]) -> None:
+    def __init__(
+        self, index: int, answer: str, local_key: str | None, items: list[tuple[Any, ...]]
+    ) -> None:
         self.index = index
-        self.answer = answer
-        self.item = item
-        self.key = item  # the item is exactly what determines the verdict
+        self.answer = answer  # normalised LaTeX
+        self.local_key = local_key  # the closed-form key, when the answer is one
+        self.items = items  # (gold, pred, options...): exactly what determines the verdict
+        self.gold_keys = [canonical_answer(item[0]) for item in items]
+
+
+def _golds(reference: object) -> list[str] | str:
+    """The normalised accepted answers of a reference, or the reason there are none.
+
+    A list or tuple is several acceptable answers (as for ``exact``), any of which is correct.
+    """
+    if reference is None:
+        return "missing reference"
+    refs = reference if isinstance(reference, (list, tuple)) else (reference,)
+    golds: list[str] = []
+    for ref in refs:
+        if ref is not None and not isinstance(ref, (str, int, float)):
+            return f"unsupported reference type {type(ref).__name__}"
+        raw = reference_answer(ref)
+        gold = normalize_answer(raw) if raw is not None else ""
+        if gold and gold not in golds:
+            golds.append(gold)
+    return golds or "missing reference"
 
 
 class MathVerifier(RewardComponent):
@@ -182,10 +261,9 @@ class MathVerifier(RewardComponent):
 
     def _triage(self, rollout: Any, index: int, max_chars: int) -> RewardResult | _Pending:
         cfg = self.config
-        gold_raw = reference_answer(rollout.reference)
-        gold = normalize_answer(gold_raw) if gold_raw is not None else ""
-        if not gold:
-            return RewardResult.error("missing reference")
+        golds = _golds(rollout.reference)
+        if isinstance(golds, str):
+            return RewardResult.error(golds)
         text = completion_tail(rollout.completion, max_chars)
         raw = extract_answer(text, cfg.answer_sources)
         if raw is None:
@@ -196,20 +274,24 @@ class MathVerifier(RewardComponent):
         if cfg.reject_hedged and text.count("\\boxed") > 1:
             boxes = self._final_boxes(text)
             if len(set(boxes)) > 1:
-                if "," not in gold:
+                if not any("," in gold for gold in golds):
                     return RewardResult.incorrect(
-                        cfg.incorrect_score, answer=pred, reason="hedged: several boxed answers"
+                        cfg.incorrect_score,
+                        answer=canonical_answer(pred),
+                        reason="hedged: several boxed answers",
                     )
                 pred = ",".join(dict.fromkeys(boxes))  # a multi-part answer boxed part by part
-        if pred == gold:
-            return RewardResult.correct(cfg.correct_score, answer=pred)
-        fast = _fast_verdict(gold, pred, strict=cfg.strict)
-        if fast is True:
-            return RewardResult.correct(cfg.correct_score, answer=pred)
-        if fast is False:
-            return RewardResult.incorrect(cfg.incorrect_score, answer=pred)
-        item = (gold, pred, cfg.float_rounding, cfg.numeric_precision, cfg.strict)
-        return _Pending(index, pred, item)
+        items = []
+        for gold in golds:
+            fast = True if pred == gold else _fast_verdict(gold, pred, strict=cfg.strict)
+            if fast is True:  # every correct spelling reports the reference's key
+                return RewardResult.correct(cfg.correct_score, answer=canonical_answer(gold))
+            if fast is None:
+                items.append((gold, pred, cfg.float_rounding, cfg.numeric_precision, cfg.strict))
+        if not items:
+            return RewardResult.incorrect(cfg.incorrect_score, answer=canonical_answer(pred))
+        local_key = canonical_answer(pred) if closed_form(pred) is not None else None
+        return _Pending(index, pred, local_key, items)
 
     def _triage_all(
         self, rollouts: Sequence[Rollout], context: ScoringContext
@@ -236,26 +318,34 @@ class MathVerifier(RewardComponent):
         verdicts: Sequence[RewardResult],
     ) -> list[RewardResult]:
         cfg = self.config
-        for p, v in zip(pending, verdicts):
-            if v.outcome is Outcome.CORRECT:
-                out[p.index] = RewardResult.correct(cfg.correct_score, answer=p.answer)
-            elif v.outcome is Outcome.INCORRECT:
-                out[p.index] = RewardResult.incorrect(
-                    cfg.incorrect_score, answer=p.answer, reason=v.reason
-                )
-            else:  # timeout / error: keep the outcome, still report the answer it was about
-                out[p.index] = RewardResult(v.score, v.outcome, v.reason, p.answer)
+        at = 0
+        for p in pending:
+            mine = verdicts[at : at + len(p.items)]
+            at += len(p.items)
+            correct = next(
+                (k for k, v in zip(p.gold_keys, mine) if v.outcome is Outcome.CORRECT), None
+            )
+            if correct is not None:
+                out[p.index] = RewardResult.correct(cfg.correct_score, answer=correct)
+                continue
+            unsure = next((v for v in mine if v.outcome is not Outcome.INCORRECT), None)
+            if unsure is not None:  # timeout / error: keep the outcome and the answer it was about
+                answer = p.local_key or p.answer
+                out[p.index] = RewardResult(unsure.score, unsure.outcome, unsure.reason, answer)
+                continue
+            answer = p.local_key or mine[0].answer or p.answer
+            out[p.index] = RewardResult.incorrect(
+                cfg.incorrect_score, answer=answer, reason=mine[0].reason
+            )
         return out  # type: ignore[return-value]
 
     def score(self, rollouts: Sequence[Rollout], context: ScoringContext) -> list[RewardResult]:
         out, pending = self._triage_all(rollouts, context)
         if not pending:
             return out  # type: ignore[return-value]
+        items = [item for p in pending for item in p.items]
         verdicts = context.engine.map(
-            verify_math_answer,
-            [p.item for p in pending],
-            keys=[p.key for p in pending],
-            timeout_s=self.config.timeout_s,
+            verify_math_answer, items, keys=items, timeout_s=self.config.timeout_s
         )
         return self._merge(out, pending, verdicts)
 
@@ -265,10 +355,8 @@ class MathVerifier(RewardComponent):
         out, pending = self._triage_all(rollouts, context)
         if not pending:
             return out  # type: ignore[return-value]
+        items = [item for p in pending for item in p.items]
         verdicts = await context.engine.amap(
-            verify_math_answer,
-            [p.item for p in pending],
-            keys=[p.key for p in pending],
-            timeout_s=self.config.timeout_s,
+            verify_math_answer, items, keys=items, timeout_s=self.config.timeout_s
         )
         return self._merge(out, pending, verdicts)

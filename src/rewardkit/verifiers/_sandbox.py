@@ -80,6 +80,14 @@ class CodeSandbox:
     inside the execution engine's worker processes (so class and options must be picklable), and
     called once per test. ``run`` must return within ``request.timeout_s`` plus a little
     start-up, never raise for a misbehaving program, and report a deadline as ``timed_out``.
+
+    ``request.source`` is run as the main script and ``request.stdin`` fed to it unchanged,
+    through a pipe (not a file the program could reopen); ``stdout`` and ``exit_code`` are
+    reported as the program left them. For an assert test the source is the ``code``
+    verifier's harness and stdin a per-run nonce that the harness prints only once the test has
+    passed (see :mod:`rewardkit.verifiers._code`): a sandbox that drops stdin makes every assert
+    test fail, one that keeps or logs it where the program can read it lets a program forge a
+    pass.
     """
 
     name: ClassVar[str] = ""

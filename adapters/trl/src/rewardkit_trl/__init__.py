@@ -25,6 +25,7 @@ _EXPORTS: dict[str, str] = {
     "RewardKitTotalRewardFunc": "_reward_funcs",
     "build_reward_funcs": "_reward_funcs",
     "build_total_reward_func": "_reward_funcs",
+    "FailedAs": "_scorer",
     "RewardKitScorer": "_scorer",
     "is_io_bound": "_scorer",
     "STATE_FILENAME": "_trainer",
@@ -38,6 +39,7 @@ __all__ = [
     "STATE_FILENAME",
     "AsyncRewardKitRewardFunc",
     "EntropyMaskMixin",
+    "FailedAs",
     "ProcessLayoutError",
     "RewardKitGRPOTrainer",
     "RewardKitRLOOTrainer",
@@ -75,6 +77,6 @@ if TYPE_CHECKING:
         build_reward_funcs,
         build_total_reward_func,
     )
-    from rewardkit_trl._scorer import RewardKitScorer, is_io_bound
+    from rewardkit_trl._scorer import FailedAs, RewardKitScorer, is_io_bound
     from rewardkit_trl._trainer import STATE_FILENAME, RewardKitTrainerMixin
     from rewardkit_trl._trainers import RewardKitGRPOTrainer, RewardKitRLOOTrainer

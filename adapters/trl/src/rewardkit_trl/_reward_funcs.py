@@ -19,7 +19,7 @@ from typing import Any
 
 from rewardkit import ConfigError
 from rewardkit_trl._call import TRLCall
-from rewardkit_trl._scorer import ConfigLike, RewardKitScorer
+from rewardkit_trl._scorer import ConfigLike, FailedAs, RewardKitScorer
 
 __all__ = [
     "AsyncRewardKitRewardFunc",
@@ -35,7 +35,7 @@ class RewardKitRewardFunc:
 
     Takes TRL's keyword call (``prompts``, ``completions``, ``completion_ids``, dataset
     columns, ``trainer_state``, ``log_metric``, ``log_extra``) and returns one float per
-    completion. The functions of one config share a :class:`RewardKitScorer`, which scores each
+    completion (``None`` for a failed rollout when the scorer's ``failed_as`` is ``"none"``). The functions of one config share a :class:`RewardKitScorer`, which scores each
     batch once. Picklable (the functions pickled together keep sharing one scorer).
     """
 
@@ -54,7 +54,7 @@ class RewardKitRewardFunc:
         prompts: Sequence[Any],
         completions: Sequence[Any],
         **kwargs: Any,
-    ) -> list[float]:
+    ) -> list[float | None]:
         return self.scorer.column(self.__name__, prompts, completions, kwargs)
 
 
@@ -72,7 +72,7 @@ class AsyncRewardKitRewardFunc(RewardKitRewardFunc):
         prompts: Sequence[Any],
         completions: Sequence[Any],
         **kwargs: Any,
-    ) -> list[float]:
+    ) -> list[float | None]:
         call = TRLCall.from_kwargs(
             prompts, completions, kwargs, reference_column=self.scorer.reference_column
         )
@@ -98,7 +98,7 @@ class RewardKitTotalRewardFunc:
         prompts: Sequence[Any],
         completions: Sequence[Any],
         **kwargs: Any,
-    ) -> list[float]:
+    ) -> list[float | None]:
         return self.scorer.total(prompts, completions, kwargs)
 
 
@@ -107,11 +107,16 @@ def _scorer(
     num_generations: int | None,
     reference_column: str | None,
     async_io: bool,
+    failed_as: FailedAs,
 ) -> RewardKitScorer:
     if isinstance(config, RewardKitScorer):
         return config
     return RewardKitScorer(
-        config, num_generations, reference_column=reference_column, async_io=async_io
+        config,
+        num_generations,
+        reference_column=reference_column,
+        async_io=async_io,
+        failed_as=failed_as,
     )
 
 
@@ -121,6 +126,7 @@ def build_reward_funcs(
     *,
     reference_column: str | None = None,
     async_io: bool = True,
+    failed_as: FailedAs = "zero",
 ) -> tuple[list[RewardKitRewardFunc], list[float]]:
     """TRL reward functions for a rewardkit config, and their ``reward_weights``.
 
@@ -129,7 +135,8 @@ def build_reward_funcs(
     ``num_generations`` must equal ``GRPOConfig.num_generations`` (G); completion ``i`` of a
     generation batch is then in group ``i // G``, TRL's own grouping. ``reference_column``
     names the dataset column with the reference answer (default: the first of ``reference``,
-    ``ground_truth``, ``answer``, ``solution`` present).
+    ``ground_truth``, ``answer``, ``solution`` present). ``failed_as="none"`` returns ``None`` instead of 0 for
+    rollouts whose outcome is ``timeout`` or ``error`` (see :class:`RewardKitScorer`).
 
     Pass both to TRL::
 
@@ -137,7 +144,7 @@ def build_reward_funcs(
         args = GRPOConfig(num_generations=8, reward_weights=weights, ...)
         trainer = GRPOTrainer(model, reward_funcs=funcs, args=args, ...)
     """
-    scorer = _scorer(config, num_generations, reference_column, async_io)
+    scorer = _scorer(config, num_generations, reference_column, async_io, failed_as)
     if not scorer.pipeline.rewards and not scorer.pipeline.shaping:
         raise ConfigError("the rewardkit config has no rewards and no shaping terms")
     weights = scorer.weights
@@ -157,9 +164,11 @@ def build_total_reward_func(
     *,
     name: str = "rewardkit",
     reference_column: str | None = None,
+    failed_as: FailedAs = "zero",
 ) -> RewardKitTotalRewardFunc:
-    """One TRL reward function returning a config's total reward (weight 1)."""
-    scorer = _scorer(config, num_generations, reference_column, async_io=False)
+    """One TRL reward function returning a config's total reward (weight 1); with
+    ``failed_as="none"``, ``None`` for a rollout on which every reward timed out or errored."""
+    scorer = _scorer(config, num_generations, reference_column, False, failed_as)
     if scorer.async_rewards:
         raise ValueError(
             f"this scorer leaves {', '.join(scorer.async_rewards)} to async reward functions, so "

@@ -19,7 +19,7 @@ import threading
 from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar, get_args
 
 from rewardkit import (
     Batch,
@@ -35,10 +35,16 @@ from rewardkit import (
 from rewardkit_trl._call import REFERENCE_COLUMNS, TRLCall
 from rewardkit_trl._layout import ProcessLayout, all_gather, group_ids
 
-__all__ = ["ConfigLike", "RewardKitScorer", "is_io_bound"]
+__all__ = ["ConfigLike", "FailedAs", "RewardKitScorer", "is_io_bound"]
 
 #: What a config can be given as: a pipeline, a validated config, a mapping or a file path.
 ConfigLike = RewardPipeline | RewardKitConfig | Mapping[str, Any] | str | os.PathLike[str]
+
+#: What a reward column holds for a rollout whose outcome is ``timeout`` or ``error``: its score
+#: (0.0, ``"zero"``) or ``None`` (``"none"``), which TRL reads as "this function has no value
+#: here" (see docs/trl.md, "Failed rollouts").
+FailedAs = Literal["zero", "none"]
+_FAILED = frozenset({Outcome.TIMEOUT, Outcome.ERROR})
 
 logger = logging.getLogger("rewardkit_trl")
 
@@ -110,7 +116,10 @@ class RewardKitScorer:
     used. With ``async_io`` (default), I/O-bound rewards (see :func:`is_io_bound`) get async
     reward functions of their own when nothing else in the config reads their results (no
     shaping terms, no diagnostics); otherwise they run concurrently with the other rewards inside
-    the shared scoring.
+    the shared scoring. ``failed_as`` (:data:`FailedAs`) says what a reward column holds for a
+    rollout that timed out or errored: its score, 0 (``"zero"``, default) or ``None``
+    (``"none"``); with ``"none"`` the shaping columns and the total are ``None`` too for a
+    rollout on which every reward of the config failed, so TRL treats it as unscorable.
     """
 
     def __init__(
@@ -120,7 +129,10 @@ class RewardKitScorer:
         *,
         reference_column: str | None = None,
         async_io: bool = True,
+        failed_as: FailedAs = "zero",
     ) -> None:
+        if failed_as not in get_args(FailedAs):
+            raise ValueError(f"failed_as must be 'zero' or 'none', got {failed_as!r}")
         if num_generations is not None and (
             isinstance(num_generations, bool) or not isinstance(num_generations, int)
         ):
@@ -133,13 +145,14 @@ class RewardKitScorer:
         self.num_generations = num_generations
         self.reference_column = reference_column
         self.async_io = async_io
+        self.failed_as: FailedAs = failed_as
         #: False while TRL evaluates: evaluation batches then leave stateful terms unchanged.
         #: Set per batch by the trainer mixin; plain GRPOTrainer cannot tell the scorer.
         self.training = True
         # TRL's AsyncGRPOTrainer runs sync reward functions in threads, concurrently.
         self._lock = threading.Lock()
         self._cache_for: Sequence[Any] | None = None
-        self._cache: dict[str, list[float]] = {}
+        self._cache: dict[str, list[float | None]] = {}
         #: Each reward's results for this process's completions of the last batch.
         self.last_results: dict[str, list[RewardResult]] = {}
         self._results_for: Sequence[Any] | None = None
@@ -148,7 +161,7 @@ class RewardKitScorer:
     def __repr__(self) -> str:
         return (
             f"RewardKitScorer({self.pipeline!r}, num_generations={self.num_generations}, "
-            f"reference_column={self.reference_column!r})"
+            f"reference_column={self.reference_column!r}, failed_as={self.failed_as!r})"
         )
 
     # ------------------------------------------------------------------ what it produces
@@ -185,7 +198,7 @@ class RewardKitScorer:
         prompts: Sequence[Any],
         completions: Sequence[Any],
         kwargs: Mapping[str, Any],
-    ) -> list[float]:
+    ) -> list[float | None]:
         """The local values of column ``name`` for this batch, scoring it on first request."""
         with self._lock:
             if self._cache_for is not completions:
@@ -198,11 +211,11 @@ class RewardKitScorer:
 
     def total(
         self, prompts: Sequence[Any], completions: Sequence[Any], kwargs: Mapping[str, Any]
-    ) -> list[float]:
+    ) -> list[float | None]:
         """The local rewardkit totals (every component combined) for this batch."""
         return self.column(_TOTAL, prompts, completions, kwargs)
 
-    def score_call(self, call: TRLCall) -> dict[str, list[float]]:
+    def score_call(self, call: TRLCall) -> dict[str, list[float | None]]:
         """Score one call's completions; returns every column (and the total) for this rank.
 
         With several processes and group terms in the config, this is a collective: every rank
@@ -245,7 +258,7 @@ class RewardKitScorer:
         offset = sum(len(p.completions) for p in payloads[: layout.rank])
         batch, merged = _merge(payloads, self.num_generations if self.needs_whole_groups else None)
         scored = self._finish(batch, merged, call.step)
-        columns = self._columns(scored, merged)
+        columns = self._failed_as_none(self._columns(scored, merged), merged)
         local = slice(offset, offset + len(call))
         out = {name: values[local] for name, values in columns.items()}
         self._remember(call, {name: res[local] for name, res in merged.items()})
@@ -270,6 +283,9 @@ class RewardKitScorer:
         return [value.get(r.outcome, math.nan) for r in results]
 
     def _check_references(self, call: TRLCall, rewards: Sequence[RewardComponent]) -> None:
+        """A batch without any reference column is a setup mistake (raised with ``strict``);
+        single rows whose reference is ``None`` are bad input, scored as outcome ``error`` by
+        :meth:`_score_one`, so one bad dataset row never crashes a training step."""
         needing = [c.name for c in rewards if c.requires_reference]
         if not needing or not self.pipeline.config.strict:
             return
@@ -278,14 +294,6 @@ class RewardKitScorer:
                 f"reward(s) {', '.join(needing)} need a reference, but the batch has none of the "
                 f"columns {', '.join(REFERENCE_COLUMNS)}; pass reference_column='<your column>' "
                 f"(or set strict: false to score such rollouts as outcome 'error')"
-            )
-        missing = [i for i, ref in enumerate(call.references) if ref is None]
-        if missing:
-            raise BatchError(
-                f"reference column {call.reference_column!r} is None for {len(missing)} of "
-                f"{len(call)} completions (first at index {missing[0]}), but reward(s) "
-                f"{', '.join(needing)} need one; fix the dataset or set strict: false to score "
-                f"such rollouts as outcome 'error'"
             )
 
     def _rollout_batch(self, call: TRLCall) -> Batch:
@@ -303,34 +311,71 @@ class RewardKitScorer:
             return {}
         batch = self._rollout_batch(call)
         ctx = ScoringContext(engine=self.pipeline.engine, step=call.step)
+        column = call.reference_column
         if len(rewards) > 1 and any(is_io_bound(c) for c in rewards):
             # I/O-bound rewards wait on something else; run every reward concurrently.
             async def score_all() -> list[list[RewardResult]]:
                 return list(
-                    await asyncio.gather(*(self._ascore_one(c, batch, ctx) for c in rewards))
+                    await asyncio.gather(
+                        *(self._ascore_one(c, batch, ctx, column) for c in rewards)
+                    )
                 )
 
             outs = _run_coroutine(score_all)
             return {c.name: o for c, o in zip(rewards, outs)}
-        return {c.name: self._score_one(c, batch, ctx) for c in rewards}
+        return {c.name: self._score_one(c, batch, ctx, column) for c in rewards}
+
+    def _without_reference(
+        self, comp: RewardComponent, batch: Batch, column: str | None
+    ) -> dict[int, RewardResult]:
+        """Outcome ``error`` for the rows ``comp`` cannot score because their reference is None
+        (the component never sees them, so no plugin has to handle a missing reference)."""
+        if not comp.requires_reference:
+            return {}
+        where = f"dataset column {column!r}" if column else "the batch (no reference column)"
+        missing = {
+            i: RewardResult.error(f"no reference: {where} is None for this row")
+            for i, r in enumerate(batch.rollouts)
+            if r.reference is None
+        }
+        key = f"{comp.name}\x00no-reference"
+        if missing and key not in self._warned:
+            self._warned.add(key)
+            logger.warning(
+                "rewardkit: %d of %d rollouts have no reference in %s; reward %r scores them as "
+                "outcome 'error' (reported once)",
+                len(missing),
+                len(batch),
+                where,
+                comp.name,
+            )
+        return missing
 
     def _score_one(
-        self, comp: RewardComponent, batch: Batch, ctx: ScoringContext
+        self, comp: RewardComponent, batch: Batch, ctx: ScoringContext, column: str | None
     ) -> list[RewardResult]:
+        skipped = self._without_reference(comp, batch, column)
+        todo = [r for i, r in enumerate(batch.rollouts) if i not in skipped]
+        if not todo:
+            return [skipped[i] for i in range(len(batch))]
         try:
-            results = comp.score(batch.rollouts, ctx)
+            results = self._validated(comp, comp.score(todo, ctx), len(todo))
         except Exception as exc:
-            return self._failed(comp, len(batch), exc)
-        return self._validated(comp, results, len(batch))
+            results = self._failed(comp, len(todo), exc)
+        return _with_skipped(results, skipped, len(batch))
 
     async def _ascore_one(
-        self, comp: RewardComponent, batch: Batch, ctx: ScoringContext
+        self, comp: RewardComponent, batch: Batch, ctx: ScoringContext, column: str | None
     ) -> list[RewardResult]:
+        skipped = self._without_reference(comp, batch, column)
+        todo = [r for i, r in enumerate(batch.rollouts) if i not in skipped]
+        if not todo:
+            return [skipped[i] for i in range(len(batch))]
         try:
-            results = await comp.ascore(batch.rollouts, ctx)
+            results = self._validated(comp, await comp.ascore(todo, ctx), len(todo))
         except Exception as exc:
-            return self._failed(comp, len(batch), exc)
-        return self._validated(comp, results, len(batch))
+            results = self._failed(comp, len(todo), exc)
+        return _with_skipped(results, skipped, len(batch))
 
     def _failed(self, comp: RewardComponent, n: int, exc: Exception) -> list[RewardResult]:
         # A reward that raises must not crash the step: every rollout gets outcome `error`.
@@ -393,6 +438,24 @@ class RewardKitScorer:
         columns[_TOTAL] = list(scored.rewards)
         return columns
 
+    def _failed_as_none(
+        self,
+        columns: dict[str, list[float]],
+        results: Mapping[str, Sequence[RewardResult]],
+    ) -> dict[str, list[float | None]]:
+        """With ``failed_as="none"``: ``None`` in a reward's column where it timed out or
+        errored, and in the shaping columns and the total where every reward did."""
+        out: dict[str, list[float | None]] = dict(columns)  # type: ignore[arg-type]
+        if self.failed_as == "zero" or not results:
+            return out
+        failed = {name: [r.outcome in _FAILED for r in res] for name, res in results.items()}
+        for name, flags in failed.items():
+            out[name] = [None if f else v for v, f in zip(columns[name], flags)]
+        unscorable = [all(row) for row in zip(*failed.values())]
+        for name in [*(t.name for t in self.pipeline.shaping), _TOTAL]:
+            out[name] = [None if u else v for v, u in zip(columns[name], unscorable)]
+        return out
+
     def _log(self, call: TRLCall, scored: ScoredBatch, local: slice) -> None:
         if call.log_metric is not None:
             skip = f"{METRIC_PREFIX}/reward/" if self.async_rewards else None
@@ -412,7 +475,7 @@ class RewardKitScorer:
 
     # ------------------------------------------------------------------ async path
 
-    async def ascore_reward(self, name: str, call: TRLCall) -> list[float]:
+    async def ascore_reward(self, name: str, call: TRLCall) -> list[float | None]:
         """Score one I/O-bound reward on this rank's completions alone (no collectives).
 
         Only for rewards in :attr:`async_rewards`: nothing else in the config reads them, so
@@ -422,7 +485,7 @@ class RewardKitScorer:
         self._check_references(call, [comp])
         batch = self._rollout_batch(call)
         ctx = ScoringContext(engine=self.pipeline.engine, step=call.step)
-        results = await self._ascore_one(comp, batch, ctx)
+        results = await self._ascore_one(comp, batch, ctx, call.reference_column)
         self._remember(call, {name: results})
         if call.log_metric is not None:
             for key, value in _reward_metrics(name, results).items():
@@ -430,6 +493,8 @@ class RewardKitScorer:
                     call.log_metric(key, value)
         if call.log_extra is not None:
             _log_details(call.log_extra, {name: results})
+        if self.failed_as == "none":
+            return [None if r.outcome in _FAILED else r.score for r in results]
         return [r.score for r in results]
 
     # ------------------------------------------------------------------ lifecycle
@@ -446,6 +511,7 @@ class RewardKitScorer:
             "num_generations": self.num_generations,
             "reference_column": self.reference_column,
             "async_io": self.async_io,
+            "failed_as": self.failed_as,
             "training": self.training,
         }
 
@@ -455,6 +521,7 @@ class RewardKitScorer:
             state["num_generations"],
             reference_column=state["reference_column"],
             async_io=state["async_io"],
+            failed_as=state.get("failed_as", "zero"),
         )
         self.training = state["training"]
         self.pipeline.load_state_dict(state["state"])
@@ -486,6 +553,14 @@ def _merge(
         metadata=metadata,
     )
     return batch, results
+
+
+def _with_skipped(
+    results: Sequence[RewardResult], skipped: Mapping[int, RewardResult], n: int
+) -> list[RewardResult]:
+    """``results`` (for the rows not in ``skipped``, in order) with the skipped rows put back."""
+    scored = iter(results)
+    return [skipped[i] if i in skipped else next(scored) for i in range(n)]
 
 
 def _log_details(

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from rewardkit import ConfigError, RewardPipeline
 from rewardkit_trl._reward_funcs import build_reward_funcs
-from rewardkit_trl._scorer import ConfigLike, RewardKitScorer
+from rewardkit_trl._scorer import ConfigLike, FailedAs, RewardKitScorer
 
 if TYPE_CHECKING:
     import torch
@@ -38,6 +38,8 @@ class RewardKitTrainerMixin:
     ``rewardkit_config`` (a path, mapping, config or pipeline) after the model; the config's
     rewards and shaping terms become the first reward functions, ``reward_funcs`` adds your own
     after them, and ``args.reward_weights`` (if set) weighs your own functions only.
+    ``reference_column`` and ``failed_as`` are :class:`RewardKitScorer`'s (ignored when
+    ``rewardkit_config`` is a scorer, whose own settings apply).
     """
 
     #: Whether the trainer can apply a ``token_mask:`` section (GRPOTrainer's entropy hook).
@@ -52,13 +54,16 @@ class RewardKitTrainerMixin:
         *,
         reward_funcs: Any = None,
         reference_column: str | None = None,
+        failed_as: FailedAs = "zero",
         args: Any = None,
         **kwargs: Any,
     ) -> None:
         scorer = (
             rewardkit_config
             if isinstance(rewardkit_config, RewardKitScorer)
-            else RewardKitScorer(rewardkit_config, reference_column=reference_column)
+            else RewardKitScorer(
+                rewardkit_config, reference_column=reference_column, failed_as=failed_as
+            )
         )
         if scorer.pipeline.token_mask is not None and not self.supports_token_mask:
             raise ConfigError(

@@ -16,6 +16,10 @@ YAML's ``env:`` block can set:
 ``REWARDKIT_REFERENCE_COLUMN``
     The dataset column with the reference; unset, the first of ``reference``, ``ground_truth``,
     ``answer``, ``solution`` present.
+``REWARDKIT_FAILED_AS``
+    ``zero`` (default) or ``none``: what a rollout whose rewards all timed out or errored
+    scores (``none``: TRL leaves it out of the group baseline and gives it advantage 0, unless
+    another reward function scores it; see docs/trl.md).
 
 The presets keep no state across checkpoints; for stateful shaping (``ucb_exploration``) use
 :class:`~rewardkit_trl.RewardKitGRPOTrainer`, which saves it in each checkpoint.
@@ -32,6 +36,7 @@ from rewardkit_trl._reward_funcs import RewardKitTotalRewardFunc, build_total_re
 
 __all__ = [
     "CONFIG_ENV_VAR",
+    "FAILED_AS_ENV_VAR",
     "NUM_GENERATIONS_ENV_VAR",
     "REFERENCE_COLUMN_ENV_VAR",
     "PresetRewardFunc",
@@ -44,6 +49,7 @@ __all__ = [
 CONFIG_ENV_VAR = "REWARDKIT_CONFIG"
 NUM_GENERATIONS_ENV_VAR = "REWARDKIT_NUM_GENERATIONS"
 REFERENCE_COLUMN_ENV_VAR = "REWARDKIT_REFERENCE_COLUMN"
+FAILED_AS_ENV_VAR = "REWARDKIT_FAILED_AS"
 
 
 class PresetRewardFunc:
@@ -86,17 +92,23 @@ class PresetRewardFunc:
                 raise ConfigError(
                     f"${NUM_GENERATIONS_ENV_VAR} must be an integer, got {raw_g!r}"
                 ) from None
+            failed_as = os.environ.get(FAILED_AS_ENV_VAR) or "zero"
+            if failed_as not in ("zero", "none"):
+                raise ConfigError(
+                    f"${FAILED_AS_ENV_VAR} must be 'zero' or 'none', got {failed_as!r}"
+                )
             self._func = build_total_reward_func(
                 source,
                 num_generations,
                 name=self.__name__,
                 reference_column=os.environ.get(REFERENCE_COLUMN_ENV_VAR) or None,
+                failed_as=failed_as,  # type: ignore[arg-type]
             )
         return self._func
 
     def __call__(
         self, prompts: Sequence[Any], completions: Sequence[Any], **kwargs: Any
-    ) -> list[float]:
+    ) -> list[float | None]:
         return self.func(prompts, completions, **kwargs)
 
 

@@ -63,7 +63,12 @@ def _render(report: dict[str, Any]) -> None:
     click.echo(f"VERL_USE_EXTERNAL_PLUGINS={report.get('plugins_policy', 'auto')}")
     click.echo("")
     for check in report.get("checks", []):
-        mark = click.style("ok  ", fg="green") if check["ok"] else click.style("FAIL", fg="red")
+        if not check["ok"]:
+            mark = click.style("FAIL", fg="red")
+        elif check.get("warning"):
+            mark = click.style("warn", fg="yellow")
+        else:
+            mark = click.style("ok  ", fg="green")
         click.echo(f"[{mark}] {check['name']}: {check.get('summary', '')}".rstrip())
         detail = check.get("detail")
         if detail:

@@ -90,7 +90,9 @@ def _registered_reward_manager() -> tuple[bool, str]:
 def _registered_trainers() -> tuple[bool, str]:
     from verl.trainer.ppo.v1.trainer_base import TRAINER_REGISTRY
 
-    names = ["rewardkit", "rewardkit_colocate_async", "rewardkit_separate_async"]
+    from rewardkit_verl._driver_sections import TRAINER_MODES
+
+    names = list(TRAINER_MODES)
     missing = [n for n in names if n not in TRAINER_REGISTRY]
     if missing:
         return (
@@ -183,6 +185,30 @@ def _check_config(path: str) -> dict[str, Any]:
     )
 
 
+def _check_driver_sections(path: str) -> dict[str, Any] | None:
+    """A warning (ok, but flagged) when the config has sections the reward manager drops."""
+    try:
+        from rewardkit_verl._driver_sections import ENABLE_HINT, driver_sections
+        from rewardkit_verl._loss_mask import loss_mask_config_path
+        from rewardkit_verl._settings import settings_from_kwargs
+
+        config = settings_from_kwargs({"rewardkit_config": path}, where="--config").config
+    except Exception:
+        return None  # the config check above reports why it does not load
+    sections = driver_sections(config, mask_in_loss=loss_mask_config_path() is not None)
+    if not sections:
+        return None
+    check = _check(
+        f"config {path}: driver-side sections",
+        True,
+        f"{', '.join(sections)} apply only in rewardkit's V1 trainer",
+        f"the reward manager and compute_score run the rewards alone; without the trainer "
+        f"these sections are dropped: {ENABLE_HINT}",
+    )
+    check["warning"] = True
+    return check
+
+
 def probe(config: str | None = None) -> dict[str, Any]:
     policy = os.environ.get("VERL_USE_EXTERNAL_PLUGINS", "auto")
     report: dict[str, Any] = {"python": sys.executable, "plugins_policy": policy, "checks": []}
@@ -253,6 +279,9 @@ def probe(config: str | None = None) -> dict[str, Any]:
     checks.append(_check_components())
     if config is not None:
         checks.append(_check_config(config))
+        sections = _check_driver_sections(config)
+        if sections is not None:
+            checks.append(sections)
     report["ok"] = all(c["ok"] for c in checks)
     return report
 

@@ -14,6 +14,7 @@ from verl import DataProto
 from verl.experimental.reward_loop.reward_manager.base import RewardManagerBase
 from verl.utils.reward_score import default_compute_score
 
+from rewardkit_verl._driver_sections import dropped_sections_message
 from rewardkit_verl._extra_info import SCORE_KEY
 from rewardkit_verl._log import logger
 from rewardkit_verl._rollouts import rollout_of
@@ -57,6 +58,11 @@ class RewardKitRewardManager(RewardManagerBase):
         self.reward_model_tokenizer = reward_model_tokenizer
         self.settings = settings_from_verl_config(config)
         self.scorer: SampleScorer = scorer_for(self.settings)
+        dropped = dropped_sections_message(
+            self.settings.config, config, source=self.settings.source
+        )
+        if dropped is not None:
+            logger.warning(dropped)
         if not _is_ours_or_default(compute_score):
             logger.warning(
                 "rewardkit: reward manager %r ignores reward.custom_reward_function (%r); the "

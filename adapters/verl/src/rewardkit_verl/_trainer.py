@@ -44,6 +44,7 @@ __all__ = [
     "RewardKitTrainerMixin",
     "check_reward_source",
     "check_token_mask_setup",
+    "log_forking_tokens",
     "mask_transfer_queue_advantages",
     "register",
     "shape_transfer_queue_batch",
@@ -188,6 +189,25 @@ def check_token_mask_setup(config: Any, *, has_token_mask: bool) -> bool:
     return False
 
 
+def log_forking_tokens(stats: Any, token_mask: Any, tokenizer: Any) -> str | None:
+    """Log the batch's most frequent kept tokens (the mask's ``top_tokens``; 0 turns it off) to
+    the adapter's logger at INFO, and return the line (None when nothing was logged).
+
+    verl's trackers take numbers only, so the words go to the driver's log, not the metrics.
+    """
+    from rewardkit.masks import format_forking_tokens
+
+    top = int(getattr(getattr(token_mask, "config", None), "top_tokens", 10))
+    if tokenizer is None or top <= 0 or not logger.isEnabledFor(logging.INFO):
+        return None
+    pairs = stats.forking_tokens(tokenizer, top=top)
+    if not pairs:
+        return None
+    line = f"rewardkit: forking tokens {format_forking_tokens(pairs)}"
+    logger.info(line)
+    return line
+
+
 def mask_transfer_queue_advantages(
     token_mask: Any,
     batch: KVBatchMeta,
@@ -200,7 +220,6 @@ def mask_transfer_queue_advantages(
     Uses the old-policy ``entropy`` V1's ``_compute_old_log_prob`` stored, with one threshold
     over the whole training batch (verl's padding rows have no valid tokens, so none is kept).
     """
-    from rewardkit.masks import format_forking_tokens
     from rewardkit_verl._entropy_mask import METRIC_PREFIX, mask_advantages_nested
 
     keys = list(batch.keys)
@@ -215,10 +234,7 @@ def mask_transfer_queue_advantages(
         partition_id=batch.partition_id,
         fields=tu.get_tensordict({"advantages": masked}),
     )
-    if tokenizer is not None and logger.isEnabledFor(logging.INFO):
-        logger.info(
-            "rewardkit: forking tokens %s", format_forking_tokens(stats.forking_tokens(tokenizer))
-        )
+    log_forking_tokens(stats, token_mask, tokenizer)
     return stats.metrics(METRIC_PREFIX)
 
 

@@ -14,15 +14,18 @@ from rewardkit_trl.demo._runner import DemoSettings
 __all__ = ["default_configs", "demo_command"]
 
 _DEFAULTS_FOLDER = Path("examples") / "demo"
+#: The four demo configs shipped inside the package, so ``rewardkit demo`` runs from any folder
+#: after ``pip install rewardkit-trl[demo]``; ``examples/demo/`` of the repository holds the same
+#: files for readers (a test keeps the two copies identical).
+PACKAGED_CONFIGS = Path(__file__).resolve().parent / "configs"
 _DEFAULT = DemoSettings()
 
 
 def default_configs() -> list[Path]:
-    """``examples/demo/*.yaml`` of the working directory, else of the source checkout this
-    package was installed from (editable installs); empty when neither exists."""
-    checkout = Path(__file__).resolve().parents[5]
-    for root in (Path.cwd(), checkout):
-        found = sorted((root / _DEFAULTS_FOLDER).glob("*.yaml"))
+    """``examples/demo/*.yaml`` of the working directory (your edited copies), else the demo
+    configs packaged with rewardkit-trl."""
+    for folder in (Path.cwd() / _DEFAULTS_FOLDER, PACKAGED_CONFIGS):
+        found = sorted(folder.glob("*.yaml"))
         if found:
             return found
     return []
@@ -86,7 +89,8 @@ def _expand(paths: tuple[Path, ...]) -> list[Path]:
     multiple=True,
     type=click.Path(exists=True, path_type=Path),
     help="A rewardkit config file (or a folder of them) to train one run with; repeat for "
-    "several runs. Default: examples/demo/*.yaml.",
+    "several runs. Default: ./examples/demo/*.yaml if present, else the four packaged demo "
+    "configs.",
 )
 @click.option(
     "--out",
