@@ -162,6 +162,35 @@ def test_gradients_are_not_touched() -> None:
     assert not mask.requires_grad and entropies.grad is None
 
 
+DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_masks_weights_and_stats_stay_on_the_input_device(device: str, dtype: torch.dtype) -> None:
+    # The CPU path selects with numpy, other devices sort: both must give the CPU reference.
+    entropies, valid = _random_batch(13, b=5, t=17, dtype=dtype)
+    component = EntropyTopRatioMask(
+        EntropyTopRatioMask.Config(ratio=0.3, normalizer="selected"), name="token_mask"
+    )
+    for select in SELECTS:
+        for scope in SCOPES:
+            expected = entropy_mask(entropies, valid, 0.3, select, scope)
+            got = entropy_mask(entropies.to(device), valid.to(device), 0.3, select, scope)
+            assert got.device.type == device and torch.equal(got.cpu(), expected)
+    result = component.apply(
+        entropies.to(device),
+        valid.to(device),
+        token_ids=torch.arange(5 * 17).view(5, 17).to(device),
+        correct=torch.tensor([1.0, 0.0, 1.0, math.nan, 0.0], device=device),
+    )
+    assert result.mask.device.type == device and result.weights.device.type == device
+    assert result.weights.dtype == torch.float32
+    assert result.stats is not None and result.stats.num_kept == int(result.mask.sum())
+    loss = masked_loss(torch.ones(5, 17, device=device, dtype=dtype), valid.to(device), result.mask)
+    assert loss.device.type == device
+
+
 # --------------------------------------------------------------------------- errors
 
 
@@ -271,6 +300,21 @@ def test_masked_loss_of_an_empty_selection_is_zero_with_gradient() -> None:
         assert out.item() == 0.0 and out.requires_grad
     with pytest.raises(ValueError, match="normalizer"):
         masked_loss(loss, none, none, "tokens")  # type: ignore[arg-type]
+
+
+def test_masked_loss_of_bf16_losses_counts_tokens_exactly() -> None:
+    # 3000 valid tokens, 1001 kept, each with loss 1: a bf16 sum would round 3000 to 3008 and
+    # 1001 to 1000.
+    valid = torch.ones(3, 1000, dtype=torch.bool)
+    kept = torch.zeros(3, 1000, dtype=torch.bool)
+    kept.view(-1)[:1001] = True
+    loss = torch.ones(3, 1000, dtype=torch.bfloat16, requires_grad=True)
+    out = masked_loss(loss, valid, kept, "all")
+    assert out.dtype == torch.float32
+    assert out.item() == pytest.approx(1001 / 3000, rel=1e-6)
+    assert masked_loss(loss, valid, kept, "selected").item() == 1.0
+    out.backward()
+    assert loss.grad is not None and loss.grad.dtype == torch.bfloat16
 
 
 # --------------------------------------------------------------------------- component, config

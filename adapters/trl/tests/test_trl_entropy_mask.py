@@ -122,6 +122,53 @@ def test_selected_normaliser_scales_the_loss_by_valid_over_kept(
     assert math.isclose(selected_logs["loss"], expected, rel_tol=1e-4)
 
 
+def _trl_aggregate(
+    loss_type: str, per_token_loss: torch.Tensor, mask: torch.Tensor
+) -> torch.Tensor:
+    """TRL 1.16 ``GRPOTrainer._compute_loss``'s aggregation for one micro-batch on one process
+    with no gradient accumulation (``num_items_in_batch`` = the micro-batch's valid tokens)."""
+    if loss_type == "grpo":
+        return ((per_token_loss * mask).sum(-1) / mask.sum(-1).clamp(min=1.0)).mean()
+    if loss_type == "bnpo":
+        return (per_token_loss * mask).sum() / mask.sum().clamp(min=1.0)
+    assert loss_type == "dapo"
+    return (per_token_loss * mask).sum() / mask.sum().clamp(min=1.0)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("loss_type", ["grpo", "bnpo", "dapo"])
+def test_selected_normaliser_divides_by_the_kept_tokens_of_each_trl_loss_type(
+    tmp_path: Path, tiny_model_and_tokenizer: Any, tiny_prompts: Any, loss_type: str
+) -> None:
+    trainer = _trainer(
+        tmp_path,
+        tiny_model_and_tokenizer,
+        tiny_prompts,
+        token_mask=_mask(ratio=0.3, normalizer="selected"),  # topk over the micro-batch
+        loss_type=loss_type,
+    )
+    g = torch.Generator().manual_seed(0)
+    entropies = torch.rand(6, 10, generator=g)
+    lengths = torch.tensor([10, 7, 3, 1, 0, 9])
+    mask = (torch.arange(10)[None, :] < lengths[:, None]).long()
+    per_token_loss = torch.randn(6, 10, generator=g)
+    weights = trainer.get_high_entropy_mask(entropies, mask, 0.7)
+    kept = weights > 0
+    assert not (kept & ~mask.bool()).any()
+    got = _trl_aggregate(loss_type, per_token_loss * weights, mask.float())
+    if loss_type == "grpo":
+        # The kept-token mean of each response (0 for a response with none kept), then the
+        # mean over responses, as TRL's grpo averages each response over its own tokens.
+        rows = [per_token_loss[r][kept[r]].mean() if kept[r].any() else 0.0 for r in range(6)]
+        expected = torch.tensor([float(v) for v in rows]).mean()
+    else:
+        expected = per_token_loss[kept].mean()
+    assert torch.allclose(got, expected, atol=1e-6), (loss_type, got, expected)
+    # A micro-batch of padding only: nothing kept, finite weights, no statistics logged.
+    empty = trainer.get_high_entropy_mask(entropies, torch.zeros_like(mask), 0.7)
+    assert torch.equal(empty, torch.zeros_like(empty)) and torch.isfinite(empty).all()
+
+
 @pytest.mark.slow
 def test_correctness_in_the_inputs_gives_correct_and_incorrect_entropy(
     tmp_path: Path, tiny_model_and_tokenizer: Any, tiny_prompts: Any
@@ -191,11 +238,10 @@ def _run_worker_on_two_processes() -> list[dict[str, Any]]:
     ]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env, cwd=TESTS)
     output = proc.stdout + proc.stderr
-    reports = [
-        json.loads(line.removeprefix("RESULT "))
-        for line in proc.stdout.splitlines()
-        if line.startswith("RESULT ")
-    ]
+    # The ranks share one stdout pipe and print writes the text and its newline separately, so
+    # two reports can land on one line: decode each JSON object after its marker.
+    decoder = json.JSONDecoder()
+    reports = [decoder.raw_decode(chunk)[0] for chunk in proc.stdout.split("RESULT ")[1:] if chunk]
     # Teardown of a finished torchrun run can exit non-zero (TRL notes, section 10; as in
     # test_trl_distributed.py): the reports both ranks printed decide, not the exit code.
     if sorted(r.get("rank") for r in reports) != [0, 1]:

@@ -142,6 +142,25 @@ def test_loss_wrapper_gates_the_policy_gradient_to_kept_tokens(
     assert torch.equal(_padded(data, "advantages"), advantages)
 
 
+@pytest.mark.parametrize("nested", [False, True], ids=["padded", "jagged"])
+def test_selected_with_seq_mean_token_mean_is_each_responses_kept_mean(nested: bool) -> None:
+    data, output = _micro_batch(nested, seed=3)
+    config = _actor_config(loss_agg_mode="seq-mean-token-mean")
+    _, metrics = EntropyMaskedPPOLoss(_mask(ratio=0.3, normalizer="selected"))(config, output, data)
+    entropy = no_padding_2_padding(output["entropy"], data)
+    valid = _padded(data, "response_mask").bool()
+    kept = entropy_mask(entropy, valid, 0.3)  # over the micro-batch: keep rates differ by row
+    assert len({round(float(kept[r].sum() / valid[r].sum()), 6) for r in range(4)}) > 1
+    advantages = _padded(data, "advantages")
+    # On-policy every ratio is 1, so each response's loss is -(mean A over its kept tokens);
+    # verl then averages over the responses (all non-empty here).
+    rows = [
+        -advantages[r][kept[r]].mean() if kept[r].any() else torch.tensor(0.0) for r in range(4)
+    ]
+    expected_pg = float(torch.stack(rows).mean())
+    assert math.isclose(_metric(metrics, "actor/pg_loss"), expected_pg, rel_tol=1e-5)
+
+
 def test_loss_wrapper_leaves_entropy_and_kl_terms_unmasked() -> None:
     data, output = _micro_batch(nested=False)
     data["ref_log_prob"] = data["old_log_probs"] - 0.1

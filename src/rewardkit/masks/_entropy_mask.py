@@ -377,7 +377,8 @@ def masked_loss(
     the valid-token count (the paper's formula and TRL: masked tokens stay in the denominator);
     ``"selected"`` divides by the kept-token count (the paper's code: the per-token gradient is
     about 1/ρ of plain DAPO). ``token_mask`` may be bool or float weights; an empty selection
-    gives 0 (with gradient), never NaN.
+    gives 0 (with gradient), never NaN. The result is at least float32 (a bf16 loss is summed in
+    float32, so the token counts stay exact).
     """
     if normalizer not in _NORMALIZERS:
         raise ValueError(f"normalizer must be one of {_NORMALIZERS}, got {normalizer!r}")
@@ -386,7 +387,11 @@ def masked_loss(
             f"per_token_loss {tuple(per_token_loss.shape)}, valid_mask "
             f"{tuple(valid_mask.shape)} and token_mask {tuple(token_mask.shape)} must match"
         )
-    valid = valid_mask.to(per_token_loss.dtype)
-    kept = token_mask.to(per_token_loss.dtype) * valid
+    # Accumulate in at least float32: a bf16 sum rounds token counts above 256 (3000 -> 3008).
+    import torch
+
+    dtype = torch.promote_types(per_token_loss.dtype, torch.float32)
+    valid = valid_mask.to(dtype)
+    kept = token_mask.to(dtype) * valid
     denominator = kept.sum() if normalizer == "selected" else valid.sum()
-    return (per_token_loss * kept).sum() / denominator.clamp(min=1.0)
+    return (per_token_loss.to(dtype) * kept).sum() / denominator.clamp(min=1.0)

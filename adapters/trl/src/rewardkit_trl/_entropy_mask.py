@@ -16,6 +16,7 @@ from rewardkit.masks import (
     TokenEntropyStats,
     decode_token_counts,
     format_forking_tokens,
+    normalizer_scale,
     token_entropy_stats,
 )
 
@@ -50,7 +51,9 @@ class EntropyMaskMixin:
     What it does per micro-batch (``get_high_entropy_mask``, a collective: every rank calls it):
         * the mask over ``completion_mask × tool_mask``: a bool mask for ``normalizer: all``
           (TRL's semantics, masked tokens stay in the denominator), float weights scaled by
-          ``N_valid / N_kept`` of the scope for ``normalizer: selected``; TRL multiplies only the
+          ``N_valid / N_kept`` for ``normalizer: selected`` - per response for ``loss_type``
+          ``grpo``/``sapo``, over the rank's micro-batch for ``bnpo`` (both then exactly the
+          kept-token mean), over the mask's scope for the others; TRL multiplies only the
           policy-gradient term by it (KL unmasked; the entropy bonus uses the same tokens);
         * diagnostics over the tokens of all ranks (one all-gather), appended to TRL's
           ``_metrics`` as ``rewardkit/token_mask/<stat>`` (entropy mean/p50/p80/p95,
@@ -118,7 +121,10 @@ class EntropyMaskMixin:
         if isinstance(token_mask, EntropyTopRatioMask):
             result = token_mask.apply(entropies, mask, token_ids=token_ids, correct=correct)
             stats = result.stats
-            out = result.mask if token_mask.config.normalizer == "all" else result.weights
+            if token_mask.config.normalizer == "all":
+                out = result.mask
+            else:
+                out = self._selected_weights(result.mask, mask, result.weights)
         else:  # another plugin's mask: its weights, and statistics computed beside it
             out = token_mask.weights(entropies, mask)
             stats = token_entropy_stats(
@@ -144,6 +150,30 @@ class EntropyMaskMixin:
         super().log(logs, start_time)  # type: ignore[misc]
 
     # -- helpers ---------------------------------------------------------------------------------
+
+    def _selected_weights(
+        self, kept: torch.Tensor, mask: torch.Tensor, scope_weights: torch.Tensor
+    ) -> torch.Tensor:
+        """Weights that turn TRL's denominator into the kept-token count for ``selected``.
+
+        TRL's loss types divide by different token counts, so the scale that makes "divide by
+        the kept tokens" exact depends on it: ``grpo``/``sapo`` average each response over its
+        own valid tokens (so each row gets ``n_valid / n_kept`` of that row), ``bnpo`` averages
+        over this rank's micro-batch (its ``N_valid / N_kept``). The other loss types divide by a
+        count the micro-batch does not know (``dapo``, ``cispo``, ``vespo``: the generation
+        batch's tokens) or by no token count at all (``dr_grpo``, ``luspo``): they get the
+        mask's own scope scale.
+        """
+        loss_type = getattr(self, "loss_type", None)
+        if loss_type in ("grpo", "sapo"):
+            scope = "sequence"
+        elif loss_type == "bnpo":
+            scope = "batch"
+        else:
+            return scope_weights
+        valid = mask.bool()
+        scale = normalizer_scale(kept, valid, scope, "selected")
+        return kept.to(scope_weights.dtype) * scale.to(scope_weights.dtype)
 
     def _record_entropy_stats(self, stats: TokenEntropyStats) -> None:
         if stats.num_tokens == 0:  # nothing valid on any rank: no numbers rather than NaNs

@@ -4,7 +4,9 @@ verl has no top-ρ entropy mask and passes no entropy to policy-loss functions, 
 ways in; both gate only the policy-gradient term, by multiplying the *advantages* by the mask
 weights (0 for dropped tokens; ``N_valid / N_kept`` of the scope for kept ones with
 ``normalizer: selected``). The KL and entropy-bonus terms and the clip-fraction denominators
-stay on all response tokens, and the token-mean denominator stays verl's (``all``). Scaling the
+stay on all response tokens, and the denominator stays verl's (``all``; under ``selected`` the
+loss wrapper scales each response by its own ``N_valid / N_kept`` for
+``loss_agg_mode=seq-mean-token-mean``, which divides each response by its length). Scaling the
 advantages is exact for every policy loss that is positively homogeneous in the advantage
 (vanilla/dual-clip PPO, GSPO, GPG, CISPO, clip-cov, kl-cov); dropped tokens report as unclipped.
 
@@ -25,7 +27,12 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from rewardkit import RewardKitError, TokenMaskComponent
-from rewardkit.masks import EntropyTopRatioMask, TokenEntropyStats, token_entropy_stats
+from rewardkit.masks import (
+    EntropyTopRatioMask,
+    TokenEntropyStats,
+    normalizer_scale,
+    token_entropy_stats,
+)
 
 if TYPE_CHECKING:
     import torch
@@ -91,6 +98,14 @@ def _mask_and_stats(
         gather=gather_stats,
     )
     return weights, stats
+
+
+def _per_row_selected_weights(kept: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+    """``kept`` as float32 weights scaled by each row's ``N_valid / N_kept`` (0 where none)."""
+    import torch
+
+    scale = normalizer_scale(kept, valid, "sequence", "selected")
+    return kept.to(torch.float32) * scale.to(torch.float32)
 
 
 def mask_advantages(
@@ -251,14 +266,20 @@ class EntropyMaskedPPOLoss:
             group=dp_group,
             gather_stats=False,  # verl averages the per-rank metrics itself
         )
+        if (
+            getattr(config, "loss_agg_mode", None) == "seq-mean-token-mean"
+            and getattr(getattr(self.token_mask, "config", None), "normalizer", None) == "selected"
+        ):
+            # This mode divides each response by its own token count, so the kept-token mean
+            # needs each response's N_valid / N_kept, whatever scope chose the tokens.
+            weights = _per_row_selected_weights(weights > 0, padded["response_mask"].bool())
         advantages = data["advantages"]
         if advantages.is_nested:
             masked = advantages * _nested_like(weights, advantages)
         else:
             masked = advantages * weights.to(advantages.dtype)
-        data = (
-            data.copy()
-        )  # shallow: the caller's micro-batch keeps its advantages (ppo_epochs > 1)
+        # A shallow copy: the caller's micro-batch keeps its advantages (ppo_epochs > 1).
+        data = data.copy()
         data["advantages"] = masked
         loss, metrics = self.base(config, model_output, data, dp_group)
         for key, value in stats.metrics(METRIC_PREFIX).items():
