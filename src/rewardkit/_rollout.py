@@ -87,18 +87,33 @@ def message_text(value: Any) -> str:
 
     For messages, the content of the last message (the assistant's turn for completions; the
     last user turn for prompts). Content given as a list of parts keeps its text parts. Anything
-    else (None, numbers) becomes ``""`` so that verifiers report ``no_answer`` instead of raising.
+    else (None, numbers, a part whose text is not a string) becomes ``""`` so that verifiers
+    report ``no_answer`` instead of raising.
     """
     if isinstance(value, str):
         return value
     if isinstance(value, Mapping):
         content = value.get("content", "")
         if isinstance(content, list):
-            return "".join(p.get("text", "") for p in content if isinstance(p, Mapping))
+            texts = (p.get("text") for p in content if isinstance(p, Mapping))
+            return "".join(t for t in texts if isinstance(t, str))
         return content if isinstance(content, str) else ""
     if isinstance(value, Sequence) and not isinstance(value, (bytes, bytearray)) and value:
         return message_text(value[-1])
     return ""
+
+
+def encodable_text(text: str) -> str:
+    """``text`` with lone surrogates (``"\\ud800"``) replaced by ``?``.
+
+    Python strings may hold them, but they are not UTF-8, and Rust tokenizers (Hugging Face
+    ``tokenizers``) raise on such input; a completion must not carry them into one.
+    """
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "replace").decode("utf-8")
+    return text
 
 
 def _prompt_fingerprint(prompt: Any) -> str:
@@ -169,7 +184,8 @@ class Batch(Sequence[Rollout]):
     """An ordered, non-empty list of rollouts and the groups they form.
 
     Groups keep first-appearance order and members keep batch order, so outputs computed per
-    group can be written back by index.
+    group can be written back by index. A batch that cannot be formed (no rollouts, an item
+    that is no :class:`Rollout`, an unhashable ``group``) raises :class:`BatchError`.
     """
 
     __slots__ = ("_groups", "_rollouts")
@@ -184,7 +200,12 @@ class Batch(Sequence[Rollout]):
         self._rollouts = rollouts
         groups: dict[Hashable, list[int]] = {}
         for i, r in enumerate(rollouts):
-            groups.setdefault(r.group_key, []).append(i)
+            try:
+                groups.setdefault(r.group_key, []).append(i)
+            except TypeError:  # unhashable: no group can be formed, so no group term can run
+                raise BatchError(
+                    f"rollout {i}: group {r.group!r} is not hashable; use a str or int group id"
+                ) from None
         self._groups: Mapping[Hashable, tuple[int, ...]] = MappingProxyType(
             {k: tuple(v) for k, v in groups.items()}
         )

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from rewardkit._errors import ConfigError
+from rewardkit._rollout import encodable_text
 
 if TYPE_CHECKING:
     import numpy as np
@@ -238,7 +239,7 @@ class TextEmbedder:
             if todo:
                 model = self._model(resolved)
                 vectors = model.encode(
-                    self._clip(list(todo.values())),
+                    self._clip([encodable_text(t) for t in todo.values()]),
                     batch_size=self.batch_size,
                     convert_to_numpy=True,
                     normalize_embeddings=True,

@@ -95,7 +95,9 @@ class ChoiceVerifier(RewardComponent):
                 gold, _ = _letter_of(normalize_answer(ref).upper(), cfg.letters)
             if gold is None:
                 return RewardResult.error(
-                    "missing reference" if ref is None else f"reference {ref!r} is not a letter"
+                    "missing reference"
+                    if ref is None
+                    else f"reference {repr(ref)[:60]} is not a letter"
                 )
             letter, hedged = extract_choice(
                 completion_tail(rollout.completion, max_chars), cfg.letters

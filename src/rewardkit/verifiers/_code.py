@@ -88,13 +88,33 @@ class CodeTest:
 
 
 def _asserts(source: str) -> list[CodeTest]:
-    tree = ast.parse(source)
+    try:
+        tree = ast.parse(source)
+    except SyntaxError as exc:
+        raise ValueError(f"reference tests are not valid Python: {exc.msg}") from None
+    lines = _LINE_ENDS.split(source)
     setup = [n for n in tree.body if not isinstance(n, ast.Assert)]
-    setup_src = "\n".join(ast.get_source_segment(source, n) or "" for n in setup)
+    setup_src = "\n".join(_segment(lines, n) for n in setup)
     tests = [n for n in tree.body if isinstance(n, ast.Assert)]
-    return [
-        CodeTest(snippet=f"{setup_src}\n{ast.get_source_segment(source, n) or ''}\n") for n in tests
-    ]
+    return [CodeTest(snippet=f"{setup_src}\n{_segment(lines, n)}\n") for n in tests]
+
+
+# Where ast's line numbers start a new line: after \r\n, \r or \n (not \f or \v).
+_LINE_ENDS = re.compile(r"(?<=\r\n)|(?<=\r)(?!\n)|(?<=\n)")
+
+
+def _segment(lines: list[str], node: ast.stmt) -> str:
+    """``ast.get_source_segment`` from lines split once: that function re-splits the whole
+    source character by character on every call, which takes seconds on a long reference in the
+    trainer's process."""
+    if node.end_lineno is None or node.end_col_offset is None:
+        return ""
+    first, last = node.lineno - 1, node.end_lineno - 1
+    if first == last:
+        return lines[first].encode()[node.col_offset : node.end_col_offset].decode()
+    head = lines[first].encode()[node.col_offset :].decode()
+    tail = lines[last].encode()[: node.end_col_offset].decode()
+    return "".join([head, *lines[first + 1 : last], tail])
 
 
 def parse_tests(reference: Any) -> list[CodeTest]:
@@ -108,10 +128,7 @@ def parse_tests(reference: Any) -> list[CodeTest]:
             except json.JSONDecodeError:
                 ref = stripped
         if isinstance(ref, str):
-            try:
-                tests = _asserts(ref)
-            except SyntaxError as exc:
-                raise ValueError(f"reference tests are not valid Python: {exc.msg}") from None
+            tests = _asserts(ref)
             if not tests:
                 raise ValueError("reference has no assert statements")
             return tests
@@ -144,7 +161,14 @@ def _text(value: Any) -> str:
         return value
     if isinstance(value, list):
         return "\n".join(_text(v) for v in value)
-    return json.dumps(value) if not isinstance(value, (int, float)) else str(value)
+    if isinstance(value, (int, float)):
+        return str(value)
+    try:
+        return json.dumps(value)
+    except (TypeError, ValueError):
+        raise ValueError(
+            f"a test input/output of type {type(value).__name__} is not text"
+        ) from None
 
 
 def outputs_match(actual: str, expected: str, mode: str) -> bool:
@@ -362,8 +386,9 @@ class CodeVerifier(RewardComponent):
         for i, r in enumerate(rollouts):
             try:
                 tests = parse_tests(r.reference)[: cfg.max_tests]
-            except ValueError as exc:
-                out.append(RewardResult.error(f"bad reference tests: {exc}"))
+            except Exception as exc:  # one unreadable reference must not fail the batch
+                reason = str(exc) if isinstance(exc, ValueError) else f"{type(exc).__name__}: {exc}"
+                out.append(RewardResult.error(f"bad reference tests: {reason}"[:300]))
                 continue
             # Code is not at the very end like a math answer, so it gets four times the room.
             code = extract_code(completion_tail(r.completion, 4 * max_chars))

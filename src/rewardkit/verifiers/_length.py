@@ -19,7 +19,7 @@ from typing import Any, ClassVar, Literal
 from pydantic import Field, model_validator
 
 from rewardkit._components import ComponentConfig, RewardComponent, ScoringContext
-from rewardkit._rollout import RewardResult, Rollout, message_text
+from rewardkit._rollout import RewardResult, Rollout, encodable_text, message_text
 
 __all__ = ["OverlongPenalty", "soft_overlong_penalty"]
 
@@ -107,7 +107,7 @@ class OverlongPenalty(RewardComponent):
             from transformers import AutoTokenizer  # heavy: only when configured and needed
 
             self._tokenizer = AutoTokenizer.from_pretrained(self.config.tokenizer)
-        return len(self._tokenizer(text, add_special_tokens=False)["input_ids"])
+        return len(self._tokenizer(encodable_text(text), add_special_tokens=False)["input_ids"])
 
     def _length(self, rollout: Any) -> int | None:
         cfg = self.config

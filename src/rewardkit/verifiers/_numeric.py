@@ -152,7 +152,7 @@ class NumericVerifier(RewardComponent):
                 return RewardResult.error(
                     "missing reference"
                     if gold_text is None
-                    else f"reference {gold_text!r} is not a number"
+                    else f"reference {gold_text[:60]!r} is not a number"
                 )
             raw = extract_answer(completion_tail(rollout.completion, max_chars), cfg.answer_sources)
             if raw is None:
