@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 from collections import Counter
@@ -19,9 +20,11 @@ from rewardkit._components import (
 )
 from rewardkit._config import RewardKitConfig, component_of, load_config, parse_config
 from rewardkit._engine import ExecutionEngine
-from rewardkit._errors import BatchError
+from rewardkit._errors import BatchError, RewardKitError
 from rewardkit._rollout import Batch, Outcome, RewardResult, Rollout
 from rewardkit._state import read_state_file, write_state_file
+
+logger = logging.getLogger(__name__)
 
 __all__ = ["RewardPipeline", "ScoredBatch"]
 
@@ -102,6 +105,7 @@ class RewardPipeline:
         )
         self._engine: ExecutionEngine | None = None
         self._engine_pid: int | None = None
+        self._warned: set[str] = set()  # rewards whose failure was logged
 
     @classmethod
     def from_config(
@@ -185,14 +189,49 @@ class RewardPipeline:
                             )
         return b
 
-    def _checked(
-        self, comp: RewardComponent, results: Sequence[RewardResult], n: int
-    ) -> list[RewardResult]:
+    def _checked(self, comp: RewardComponent, results: Any, n: int) -> list[RewardResult]:
+        results = list(results)
         if len(results) != n:
-            raise RuntimeError(
-                f"reward {comp.name!r} returned {len(results)} results for {n} rollouts"
+            return self._failed(
+                comp, n, RuntimeError(f"returned {len(results)} results for {n} rollouts")
             )
-        return list(results)
+        if not all(isinstance(r, RewardResult) for r in results):
+            return self._failed(comp, n, TypeError("returned something that is not a RewardResult"))
+        return results
+
+    def _failed(self, comp: RewardComponent, n: int, exc: Exception) -> list[RewardResult]:
+        # A reward that raises or breaks its contract (a plugin's bug) must not crash the
+        # trainer: each of its rollouts gets outcome `error`, the others still count.
+        if comp.name not in self._warned:
+            self._warned.add(comp.name)
+            logger.warning(
+                "rewardkit: reward %r failed (%s); its rollouts get outcome 'error' "
+                "(reported once)",
+                comp.name,
+                type(exc).__name__,
+                exc_info=exc,
+            )
+        return [RewardResult.error(f"reward failed: {type(exc).__name__}: {exc}"[:300])] * n
+
+    def _score_one(
+        self, comp: RewardComponent, rollouts: Sequence[Rollout], ctx: ScoringContext
+    ) -> list[RewardResult]:
+        try:
+            return self._checked(comp, comp.score(rollouts, ctx), len(rollouts))
+        except RewardKitError:
+            raise  # structural (a missing reference column, a closed engine): the caller's to fix
+        except Exception as exc:
+            return self._failed(comp, len(rollouts), exc)
+
+    async def _ascore_one(
+        self, comp: RewardComponent, rollouts: Sequence[Rollout], ctx: ScoringContext
+    ) -> list[RewardResult]:
+        try:
+            return self._checked(comp, await comp.ascore(rollouts, ctx), len(rollouts))
+        except RewardKitError:
+            raise
+        except Exception as exc:
+            return self._failed(comp, len(rollouts), exc)
 
     def combine(
         self,
@@ -264,7 +303,7 @@ class RewardPipeline:
         """Score a batch: rewards, weighted sum, shaping in order, diagnostics, metrics."""
         b = self._as_batch(batch)
         ctx = ScoringContext(engine=self.engine, step=step)
-        results = {c.name: self._checked(c, c.score(b.rollouts, ctx), len(b)) for c in self.rewards}
+        results = {c.name: self._score_one(c, b.rollouts, ctx) for c in self.rewards}
         return self.combine(b, results, step)
 
     async def ascore(
@@ -275,6 +314,6 @@ class RewardPipeline:
 
         b = self._as_batch(batch)
         ctx = ScoringContext(engine=self.engine, step=step)
-        outs = await asyncio.gather(*(c.ascore(b.rollouts, ctx) for c in self.rewards))
-        results = {c.name: self._checked(c, o, len(b)) for c, o in zip(self.rewards, outs)}
+        outs = await asyncio.gather(*(self._ascore_one(c, b.rollouts, ctx) for c in self.rewards))
+        results = {c.name: o for c, o in zip(self.rewards, outs)}
         return await asyncio.to_thread(self.combine, b, results, step)

@@ -58,6 +58,25 @@ class EqualsReference(RewardComponent):
         return out
 
 
+class BrokenConfig(ComponentConfig):
+    mode: str = Field(default="raise", description="raise, short (too few results) or junk.")
+
+
+class BrokenReward(RewardComponent):
+    """A plugin with a bug: raises, or returns too few results or non-results."""
+
+    type = "test_broken"
+    Config = BrokenConfig
+
+    def score(self, rollouts: Sequence[Any], context: ScoringContext) -> list[RewardResult]:
+        mode = self.config.mode  # type: ignore[attr-defined]
+        if mode == "raise":
+            raise ZeroDivisionError("plugin bug")
+        if mode == "short":
+            return [RewardResult.correct()] * (len(rollouts) - 1)
+        return [1.0] * len(rollouts)  # type: ignore[list-item]
+
+
 class OffsetConfig(ComponentConfig):
     value: float = Field(description="Constant returned for every rollout.")
     answer_from: str | None = Field(
@@ -100,7 +119,9 @@ class GroupSize(DiagnosticMetric):
 
 
 TEST_PLUGIN = SimpleNamespace(
-    rewardkit_components=rewardkit.hookimpl(lambda: [CharCount, EqualsReference, Offset, GroupSize])
+    rewardkit_components=rewardkit.hookimpl(
+        lambda: [CharCount, EqualsReference, BrokenReward, Offset, GroupSize]
+    )
 )
 
 

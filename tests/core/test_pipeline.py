@@ -77,6 +77,25 @@ def test_missing_reference_is_a_clear_error_or_an_outcome(registry: ComponentReg
     assert s.details["eq"][1].outcome is Outcome.ERROR
 
 
+@pytest.mark.parametrize("mode", ["raise", "short", "junk"])
+def test_a_broken_reward_gives_errors_not_a_crash(
+    registry: ComponentRegistry, mode: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    p = _pipeline(
+        registry,
+        rewards=[
+            {"name": "len", "type": "test_chars"},
+            {"name": "bad", "type": "test_broken", "mode": mode},
+        ],
+    )
+    for scored in (p.score(ROLLOUTS), asyncio.run(p.ascore(ROLLOUTS))):
+        assert [r.outcome for r in scored.details["bad"]] == [Outcome.ERROR] * 3
+        assert scored.details["bad"][0].reason.startswith("reward failed: ")
+        assert scored.components["len"] == [2.0, 3.0, 1.0]  # the other rewards still count
+        assert scored.rewards == [2.0, 3.0, 1.0]
+    assert sum("reward 'bad' failed" in r.getMessage() for r in caplog.records) == 1
+
+
 def test_empty_batch(registry: ComponentRegistry) -> None:
     p = _pipeline(registry, rewards=[{"type": "test_chars"}])
     with pytest.raises(BatchError, match="empty"):
