@@ -20,7 +20,7 @@ from rewardkit._components import (
 )
 from rewardkit._config import RewardKitConfig, component_of, load_config, parse_config
 from rewardkit._engine import ExecutionEngine
-from rewardkit._errors import BatchError, RewardKitError
+from rewardkit._errors import BatchError
 from rewardkit._rollout import Batch, Outcome, RewardResult, Rollout
 from rewardkit._state import read_state_file, write_state_file
 
@@ -213,23 +213,26 @@ class RewardPipeline:
             )
         return [RewardResult.error(f"reward failed: {type(exc).__name__}: {exc}"[:300])] * n
 
-    def _score_one(
-        self, comp: RewardComponent, rollouts: Sequence[Rollout], ctx: ScoringContext
+    def score_reward(
+        self, comp: RewardComponent, rollouts: Sequence[Rollout], context: ScoringContext
     ) -> list[RewardResult]:
+        """One configured reward on ``rollouts``, never raising for the reward's own failure.
+
+        :meth:`score` and the adapters score each reward through here: an exception, a wrong
+        number of results or a non-:class:`RewardResult` gives outcome ``error`` for each rollout
+        (reason ``reward failed: ...``) and one logged warning per reward.
+        """
         try:
-            return self._checked(comp, comp.score(rollouts, ctx), len(rollouts))
-        except RewardKitError:
-            raise  # structural (a missing reference column, a closed engine): the caller's to fix
+            return self._checked(comp, comp.score(rollouts, context), len(rollouts))
         except Exception as exc:
             return self._failed(comp, len(rollouts), exc)
 
-    async def _ascore_one(
-        self, comp: RewardComponent, rollouts: Sequence[Rollout], ctx: ScoringContext
+    async def ascore_reward(
+        self, comp: RewardComponent, rollouts: Sequence[Rollout], context: ScoringContext
     ) -> list[RewardResult]:
+        """Async :meth:`score_reward`."""
         try:
-            return self._checked(comp, await comp.ascore(rollouts, ctx), len(rollouts))
-        except RewardKitError:
-            raise
+            return self._checked(comp, await comp.ascore(rollouts, context), len(rollouts))
         except Exception as exc:
             return self._failed(comp, len(rollouts), exc)
 
@@ -303,7 +306,7 @@ class RewardPipeline:
         """Score a batch: rewards, weighted sum, shaping in order, diagnostics, metrics."""
         b = self._as_batch(batch)
         ctx = ScoringContext(engine=self.engine, step=step)
-        results = {c.name: self._score_one(c, b.rollouts, ctx) for c in self.rewards}
+        results = {c.name: self.score_reward(c, b.rollouts, ctx) for c in self.rewards}
         return self.combine(b, results, step)
 
     async def ascore(
@@ -314,6 +317,6 @@ class RewardPipeline:
 
         b = self._as_batch(batch)
         ctx = ScoringContext(engine=self.engine, step=step)
-        outs = await asyncio.gather(*(self._ascore_one(c, b.rollouts, ctx) for c in self.rewards))
+        outs = await asyncio.gather(*(self.ascore_reward(c, b.rollouts, ctx) for c in self.rewards))
         results = {c.name: o for c, o in zip(self.rewards, outs)}
         return await asyncio.to_thread(self.combine, b, results, step)

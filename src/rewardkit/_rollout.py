@@ -204,7 +204,8 @@ class Batch(Sequence[Rollout]):
                 groups.setdefault(r.group_key, []).append(i)
             except TypeError:  # unhashable: no group can be formed, so no group term can run
                 raise BatchError(
-                    f"rollout {i}: group {r.group!r} is not hashable; use a str or int group id"
+                    f"rollout {i}: group {repr(r.group)[:60]} is not hashable; use a str or int "
+                    "group id"
                 ) from None
         self._groups: Mapping[Hashable, tuple[int, ...]] = MappingProxyType(
             {k: tuple(v) for k, v in groups.items()}

@@ -75,6 +75,12 @@ TRAPS = [
     ("\\boxed{\\frac{2\\pi}{2}}", "\\frac{\\pi}{2}"),
     ("\\boxed{2\\sqrt{3}}", "3\\sqrt{2}"),
     ("\\boxed{x^2+3x+9}", "x^2+6x+9"),
+    # words after a number that change its value are not units
+    ("\\boxed{3 million}", "3"),
+    ("\\boxed{2 thirds}", "2"),
+    ("\\boxed{3 squared}", "3"),
+    ("\\boxed{2 dozen}", "2"),
+    ("\\boxed{5\\text{ million}}", "5"),
 ]
 
 

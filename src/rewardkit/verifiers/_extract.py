@@ -353,10 +353,70 @@ def _unwrap_text_commands(s: str) -> str:
     return "".join(out)
 
 
+# Words after a number that change its value: `3 million` is not `3`, `2 thirds` is not `2`.
+# Such an answer keeps its words, so it never equals the bare number.
+_VALUE_WORDS = frozenset(
+    [
+        "hundred",
+        "hundreds",
+        "thousand",
+        "thousands",
+        "million",
+        "millions",
+        "billion",
+        "billions",
+        "trillion",
+        "trillions",
+        "dozen",
+        "dozens",
+        "score",
+        "half",
+        "halves",
+        "third",
+        "thirds",
+        "quarter",
+        "quarters",
+        "fourth",
+        "fourths",
+        "fifth",
+        "fifths",
+        "sixth",
+        "sixths",
+        "seventh",
+        "sevenths",
+        "eighth",
+        "eighths",
+        "ninth",
+        "ninths",
+        "tenth",
+        "tenths",
+        "hundredth",
+        "hundredths",
+        "thousandth",
+        "thousandths",
+        "squared",
+        "cubed",
+        "factorial",
+        "power",
+        "powers",
+        "times",
+        "plus",
+        "minus",
+        "over",
+        "divided",
+    ]
+)
+
+
+def _is_unit(words: str) -> bool:
+    """Whether the words after a number only name a unit (``apples``, ``cm``)."""
+    return not any(w.lower() in _NOT_UNITS or w.lower() in _VALUE_WORDS for w in words.split())
+
+
 def _drop_plain_unit(s: str) -> str:
     """``12 apples`` -> ``12``: a number followed by words only (not ``2 \\sin x`` or ``2x``)."""
     m = _PLAIN_UNIT.match(s)
-    if m is None or any(w.lower() in _NOT_UNITS for w in s[m.end(1) :].split()):
+    if m is None or not _is_unit(s[m.end(1) :]):
         return s
     return m.group(1)
 
@@ -404,7 +464,12 @@ def _drop_trailing_unit(s: str) -> str:
         if k > 0 and s.endswith("}") and _braced(s, k + len(w)) == (s[k + len(w) + 1 : -1], len(s)):
             head = s[:k].rstrip()
             unit = s[k + len(w) + 1 : -1].strip()
-            if head and unit.replace(" ", "").isalpha() and _NUMBER.fullmatch(head.strip("$ ")):
+            if (
+                head
+                and unit.replace(" ", "").isalpha()
+                and _is_unit(unit)
+                and _NUMBER.fullmatch(head.strip("$ "))
+            ):
                 return head
     return s
 

@@ -358,10 +358,7 @@ class RewardKitScorer:
         todo = [r for i, r in enumerate(batch.rollouts) if i not in skipped]
         if not todo:
             return [skipped[i] for i in range(len(batch))]
-        try:
-            results = self._validated(comp, comp.score(todo, ctx), len(todo))
-        except Exception as exc:
-            results = self._failed(comp, len(todo), exc)
+        results = self.pipeline.score_reward(comp, todo, ctx)
         return _with_skipped(results, skipped, len(batch))
 
     async def _ascore_one(
@@ -371,34 +368,8 @@ class RewardKitScorer:
         todo = [r for i, r in enumerate(batch.rollouts) if i not in skipped]
         if not todo:
             return [skipped[i] for i in range(len(batch))]
-        try:
-            results = self._validated(comp, await comp.ascore(todo, ctx), len(todo))
-        except Exception as exc:
-            results = self._failed(comp, len(todo), exc)
+        results = await self.pipeline.ascore_reward(comp, todo, ctx)
         return _with_skipped(results, skipped, len(batch))
-
-    def _failed(self, comp: RewardComponent, n: int, exc: Exception) -> list[RewardResult]:
-        # A reward that raises must not crash the step: every rollout gets outcome `error`.
-        if comp.name not in self._warned:
-            self._warned.add(comp.name)
-            logger.warning(
-                "rewardkit: reward %r raised %s; its rollouts get outcome 'error' (reported once)",
-                comp.name,
-                type(exc).__name__,
-                exc_info=exc,
-            )
-        return [RewardResult.error(f"{type(exc).__name__}: {exc}")] * n
-
-    def _validated(self, comp: RewardComponent, results: Any, n: int) -> list[RewardResult]:
-        results = list(results)
-        if len(results) != n or not all(isinstance(r, RewardResult) for r in results):
-            bad = ValueError(
-                f"returned {len(results)} results for {n} rollouts"
-                if len(results) != n
-                else "returned something that is not a RewardResult"
-            )
-            return self._failed(comp, n, bad)
-        return results
 
     def _finish(
         self, batch: Batch, results: dict[str, list[RewardResult]], step: int | None

@@ -268,7 +268,8 @@ class EntropyMaskedPPOLoss:
         )
         if (
             getattr(config, "loss_agg_mode", None) == "seq-mean-token-mean"
-            and getattr(getattr(self.token_mask, "config", None), "normalizer", None) == "selected"
+            and isinstance(self.token_mask, EntropyTopRatioMask)  # 0/1 weights: soft ones stay
+            and self.token_mask.config.normalizer == "selected"
         ):
             # This mode divides each response by its own token count, so the kept-token mean
             # needs each response's N_valid / N_kept, whatever scope chose the tokens.

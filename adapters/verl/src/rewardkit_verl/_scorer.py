@@ -85,8 +85,10 @@ class SampleScorer:
             )
         others = [c for c in self.pipeline.rewards if c.name not in needing]
         ctx = ScoringContext(engine=self.pipeline.engine, step=None)
-        outs = await asyncio.gather(*(c.ascore([rollout], ctx) for c in others))
-        results = {c.name: list(o) for c, o in zip(others, outs)}
+        outs = await asyncio.gather(
+            *(self.pipeline.ascore_reward(c, [rollout], ctx) for c in others)
+        )
+        results = {c.name: o for c, o in zip(others, outs)}
         results.update({name: [RewardResult.error(NO_REFERENCE_REASON)] for name in needing})
         return await asyncio.to_thread(self.pipeline.combine, Batch([rollout]), results)
 
