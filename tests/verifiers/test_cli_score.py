@@ -97,17 +97,15 @@ def test_score_missing_reference_names_the_input_line_and_skips_only_that_row(
     cfg, src = _write(tmp_path, CHOICE_CONFIG, rows)
     result = CliRunner().invoke(cli, ["score", str(cfg), str(src)])
     assert result.exit_code == 0, result.stderr
-    for lineno in (3, 4):
-        assert f"line {lineno}: no reference (column 'reference' is missing or null)" in (
-            result.stderr
-        )
+    assert "line 3: no column 'reference', but reward 'mc' needs a reference" in result.stderr
+    assert "line 4: no reference (column 'reference' is missing or null)" in result.stderr
     assert "reward 'mc' needs one" in result.stderr and "strict: false" in result.stderr
     scored = [json.loads(x) for x in result.stdout.splitlines() if x.startswith("{")]
     assert [s["details"]["mc"]["outcome"] for s in scored] == ["correct", "incorrect"]
 
     fail = CliRunner().invoke(cli, ["score", str(cfg), str(src), "--on-error", "fail"])
     assert fail.exit_code != 0
-    assert "line 3: no reference" in fail.stderr
+    assert "line 3: no column 'reference'" in fail.stderr
     assert "rollout" not in fail.stderr  # never the index inside a batch
 
     # strict: false scores the row with outcome 'error' and a reason, as the pipeline does.
@@ -118,6 +116,24 @@ def test_score_missing_reference_names_the_input_line_and_skips_only_that_row(
     details = [s["details"]["mc"] for s in scored]
     assert [d["outcome"] for d in details] == ["correct", "incorrect", "error", "error"]
     assert details[2]["reason"]
+
+
+def test_score_without_any_reference_column_is_one_error_naming_the_option(
+    tmp_path: Path,
+) -> None:
+    rows = [{"prompt": f"q{i}", "completion": "Answer: B", "gold": "B"} for i in range(30)]
+    cfg, src = _write(tmp_path, CHOICE_CONFIG, rows)
+    result = CliRunner().invoke(cli, ["score", str(cfg), str(src)])
+    assert result.exit_code != 0
+    assert "--reference-key" in result.stderr and "no row has it" in result.stderr
+    assert "skipped line" not in result.stderr  # one message, not one per line
+
+    rows.append({"prompt": "q", "completion": "Answer: B", "reference": "B"})
+    cfg, src = _write(tmp_path, CHOICE_CONFIG, rows)
+    result = CliRunner().invoke(cli, ["score", str(cfg), str(src)])
+    assert result.exit_code == 0, result.stderr
+    assert result.stderr.count("skipped line") == 1
+    assert "lines 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, ...: no column 'reference'" in result.stderr
 
 
 def test_score_reference_key_and_distinct_answers_summary(tmp_path: Path) -> None:

@@ -38,6 +38,10 @@ class _MalformedRow(ValueError):
     """A line that cannot become a rollout; reported with its line number, then skipped or fatal."""
 
 
+class _NoReferenceColumn(_MalformedRow):
+    """A row without the reference column at all: usually the whole file, so reported once."""
+
+
 @dataclass(frozen=True, slots=True)
 class _Columns:
     """Where each field of a rollout is in a row, and what a row must have."""
@@ -88,6 +92,11 @@ def _parse_row(lineno: int, line: bytes, cols: _Columns) -> _Row | None:
         )
     if cols.completion not in data:
         raise _MalformedRow(f"missing column {cols.completion!r}")
+    if cols.needs_reference and cols.reference not in data:
+        raise _NoReferenceColumn(
+            f"no column {cols.reference!r}, but reward {cols.needs_reference[0]!r} needs a "
+            "reference; name the column with --reference-key"
+        )
     if cols.needs_reference and data.get(cols.reference) is None:
         raise _MalformedRow(
             f"no reference (column {cols.reference!r} is missing or null) but reward "
@@ -110,6 +119,8 @@ def _read_rows(
     """Every row of the input, and how many lines were skipped as malformed."""
     rows: list[_Row] = []
     skipped = 0
+    no_column: list[int] = []  # lines without the reference column, reported together
+    first_no_column = ""
     for lineno, line in enumerate(fh, start=1):
         if lineno == 1:
             line = line.removeprefix(b"\xef\xbb\xbf")  # a UTF-8 byte-order mark
@@ -119,11 +130,22 @@ def _read_rows(
             msg = f"line {lineno}: {exc}"
             if on_error == "fail":
                 raise click.ClickException(msg) from None
-            err.print(f"[yellow]skipped[/] {escape(msg)}", soft_wrap=True)
             skipped += 1
+            if isinstance(exc, _NoReferenceColumn):
+                no_column.append(lineno)
+                first_no_column = first_no_column or str(exc)
+            else:
+                err.print(f"[yellow]skipped[/] {escape(msg)}", soft_wrap=True)
             continue
         if row is not None:
             rows.append(row)
+    if no_column and not rows:
+        raise click.ClickException(f"{first_no_column} (no row has it)")
+    if no_column:
+        shown = ", ".join(map(str, no_column[:10])) + (", ..." if len(no_column) > 10 else "")
+        lines = "line" if len(no_column) == 1 else "lines"
+        msg = f"{lines} {shown}: {first_no_column}"
+        err.print(f"[yellow]skipped[/] {escape(msg)}", soft_wrap=True)
     return rows, skipped
 
 
