@@ -239,3 +239,133 @@ def test_the_nonce_is_fresh_per_run_and_not_in_the_program_text() -> None:
     assert nonces[0] != nonces[1] and all(len(n) == 32 for n in nonces)
     assert nonces[0] not in first.source and nonces[1] not in second.source
     assert first.source == second.source  # the harness itself is deterministic
+
+
+ALWAYS_EQUAL = (
+    "class AlwaysEqual:\n"
+    "    def __eq__(self, other):\n        return True\n\n"
+    "    def __ne__(self, other):\n        return False\n\n"
+    "    __hash__ = object.__hash__\n\n"
+)
+LYING_INT = (
+    "class Int(int):\n    def __eq__(self, other):\n        return True\n\n"
+    "    __hash__ = int.__hash__\n\n"
+)
+# A wrong program and the tests it would pass if the test's comparisons trusted its objects.
+EQUALITY_HACKS = {
+    "always-equal object": (ALWAYS_EQUAL + "def add(a, b):\n    return AlwaysEqual()\n", ADD_TESTS),
+    "operands reversed": (
+        ALWAYS_EQUAL + "def add(a, b):\n    return AlwaysEqual()\n",
+        "assert 3 == add(1, 2)\n",
+    ),
+    "int subclass": (LYING_INT + "def add(a, b):\n    return Int(0)\n", ADD_TESTS),
+    "str subclass": (
+        "class Str(str):\n    def __eq__(self, other):\n        return True\n\n"
+        "    __hash__ = str.__hash__\n\n"
+        "def greet(name):\n    return Str('')\n",
+        "assert greet('Ann') == 'Hello, Ann!'\n",
+    ),
+    "list holding an always-equal object": (
+        ALWAYS_EQUAL + "def pair():\n    return [1, AlwaysEqual()]\n",
+        "assert pair() == [1, 2]\n",
+    ),
+    "__ne__ override": (
+        "class Int(int):\n    def __ne__(self, other):\n        return True\n\n"
+        "def count(xs):\n    return Int(0)\n",
+        "assert count([1, 2]) != 0\n",
+    ),
+    "inside all()": (
+        ALWAYS_EQUAL + "def add(a, b):\n    return AlwaysEqual()\n",
+        "assert all(add(a, b) == a + b for a, b in [(1, 2), (2, 5)])\n",
+    ),
+    "membership": (
+        ALWAYS_EQUAL + "def add(a, b):\n    return AlwaysEqual()\n",
+        "assert add(1, 2) in (3, 4)\n",
+    ),
+    "assert in a setup helper": (
+        LYING_INT + "def add(a, b):\n    return Int(0)\n",
+        "def check(f):\n    assert f(1, 2) == 3\n\ncheck(add)\nassert add is not None\n",
+    ),
+    "rebinding operator.eq and builtins.type first": (
+        ALWAYS_EQUAL + "import builtins, operator\n\n"
+        "def add(a, b):\n    operator.eq = lambda x, y: True\n    builtins.type = lambda x: int\n"
+        "    return AlwaysEqual()\n",
+        "assert add(1, 2) == 3\n",
+    ),
+}
+
+
+def test_objects_that_claim_equality_fail_assert_tests(context: ScoringContext) -> None:
+    results = _score(context, [(_block(p), t) for p, t in EQUALITY_HACKS.values()])
+    failed = {name: r for name, r in zip(EQUALITY_HACKS, results) if r.score != 0.0}
+    assert not failed, failed
+    assert all(r.outcome is Outcome.INCORRECT for r in results), results
+    refused = "value of type AlwaysEqual is not a plain built-in; refusing to compare"
+    assert refused in results[0].reason
+    assert refused in results[4].reason  # found inside the list
+
+
+CORRECT_PROGRAMS = {
+    "tuple, nested list and dict": (
+        "def f():\n    return (1, [2, {'a': (3.5, None)}], 'x')\n",
+        "assert f() == (1, [2, {'a': (3.5, None)}], 'x')\nassert f() != (1,)\n",
+    ),
+    "bool compared with int, int with float": (
+        "def f():\n    return True\n\ndef g():\n    return 2\n",
+        "assert f() == 1\nassert g() == 2.0\nassert [f()] == [1]\n",
+    ),
+    "float tolerance and math.isclose": (
+        "def root(x):\n    return x ** 0.5\n",
+        "import math\nassert abs(root(2) - 1.41421356) < 1e-6\nassert math.isclose(root(4), 2)\n"
+        "assert root(9) >= 3 and not root(9) < 3\n",
+    ),
+    "two user-class instances": (
+        "class Point:\n    def __init__(self, x):\n        self.x = x\n\n"
+        "    def __eq__(self, other):\n"
+        "        return isinstance(other, Point) and self.x == other.x\n\n"
+        "def make(x):\n    return Point(x)\n",
+        "assert make(1) == Point(1)\nassert make(1) != Point(2)\nassert make(1) != None\n",
+    ),
+    "subclasses of built-ins read as their built-in values": (
+        "from collections import Counter, OrderedDict, namedtuple\nimport enum\n\n"
+        "P = namedtuple('P', 'x y')\n\nclass Color(enum.IntEnum):\n    RED = 1\n\n"
+        "def f():\n    return Counter('aab'), P(1, 2), OrderedDict(a=1), Color.RED\n",
+        "assert f() == ({'a': 2, 'b': 1}, (1, 2), {'a': 1}, 1)\n",
+    ),
+    "membership, chains and identity": (
+        "def evens(n):\n    return (i for i in range(0, n, 2))\n\ndef f():\n    return 0\n",
+        "assert 4 in evens(10)\nassert f() in (0, 1) and 5 not in [f()]\n"
+        "assert f() == f() == 0 < 1\n"
+        "assert f() is not None\n",
+    ),
+}
+
+
+def test_correct_programs_still_pass_rewritten_asserts(context: ScoringContext) -> None:
+    results = _score(context, [(_block(p), t) for p, t in CORRECT_PROGRAMS.values()])
+    failed = {name: r for name, r in zip(CORRECT_PROGRAMS, results) if r.score != 1.0}
+    assert not failed, failed
+    # Wrong answers still fail, with Python's own comparison of plain values.
+    (wrong,) = _score(context, [(_block("def f():\n    return 1.0000001\n"), "assert f() == 1")])
+    assert wrong.outcome is Outcome.INCORRECT and wrong.reason.endswith("failure: AssertionError")
+
+
+def test_numpy_values_limits_of_the_plain_value_check(context: ScoringContext) -> None:
+    pytest.importorskip("numpy")
+    programs = [
+        # A numpy float is a float subclass: read as its float.
+        (
+            "import numpy as np\n\ndef mean(xs):\n    return np.mean(xs)\n",
+            "assert mean([1, 2]) == 1.5",
+        ),
+        # Two arrays: neither side is plain, so the arrays compare themselves.
+        (
+            "import numpy as np\n\ndef double(xs):\n    return np.asarray(xs) * 2\n",
+            "import numpy as np\nassert (double([1, 2]) == np.array([2, 4])).all()",
+        ),
+        # An array or numpy int against a plain value is refused (documented limit).
+        ("import numpy as np\n\ndef f():\n    return np.int64(3)\n", "assert f() == 3"),
+    ]
+    results = _score(context, [(_block(p), t) for p, t in programs])
+    assert [r.outcome for r in results] == [Outcome.CORRECT, Outcome.CORRECT, Outcome.INCORRECT]
+    assert "value of type int64 is not a plain built-in" in results[2].reason

@@ -20,10 +20,13 @@ descriptor (the program's stdin is empty), imports the program as module ``solut
 not the test: what it defined so far is tested), runs the test code in that module's namespace,
 and only then reads the nonce and writes it to stdout. The test passes only when the run exits 0
 **and** its stdout holds the nonce. This lives in the program the verifier builds and the verdict
-it reads, so every :class:`CodeSandbox` gets it. It stops early exits and forged output; it is no
-defence against a program that deliberately goes after the harness (reads descriptors it did not
-open, its caller's memory) or reads the test's expected values from the harness text: the
-program shares the harness's process.
+it reads, so every :class:`CodeSandbox` gets it. The comparisons in the test's asserts go through
+a checker that will not let an object of the program's own class pass as equal to a built-in
+value (``assert add(1, 2) == 3`` with an ``__eq__`` that always says True; see the comment at
+``_ASSERT_HARNESS``). It stops early exits, forged output and lying ``__eq__``; it is no defence
+against a program that deliberately goes after the harness (reads descriptors it did not open,
+its caller's memory, rewrites frames or the checker) or reads the test's expected values from
+the harness text: the program shares the harness's process.
 """
 
 from __future__ import annotations
@@ -185,12 +188,131 @@ def outputs_match(actual: str, expected: str, mode: str) -> bool:
 
 
 # Runs an assert test (see the module docstring). Everything the harness calls after the program
-# ran is bound before it runs, because the program may rebind builtins (``exec``, ``compile``) or
-# patch modules; tracing is switched off before the test so a trace function cannot skip its
-# asserts; ``optimize=0`` keeps asserts even where a sandbox runs ``python -O``; ``os._exit``
-# keeps the program's ``atexit`` hooks from changing the exit status afterwards.
+# ran is bound before it runs, because the program may rebind builtins (``exec``, ``compile``,
+# ``type``) or patch modules; tracing is switched off before the test so a trace function cannot
+# skip its asserts; ``optimize=0`` keeps asserts even where a sandbox runs ``python -O``;
+# ``os._exit`` keeps the program's ``atexit`` hooks from changing the exit status afterwards.
+#
+# The comparisons in the test's asserts (``==``, ``!=``, ``<``, ``<=``, ``>``, ``>=``, ``in``,
+# ``not in``; also inside ``and``/``not``, calls and comprehensions, and in asserts nested in
+# setup code) are rewritten, before the program runs, into calls of a checker bound under a
+# random name. Otherwise a program could return an object whose ``__eq__`` always says True and
+# pass ``assert add(1, 2) == 3``. The checker first turns each operand into a *plain* value:
+# exact built-in types (``type(x) is int``, never ``isinstance``) are kept, subclasses of the
+# built-in scalars and containers (``int``, ``float``, ``str``, ``tuple``, ``dict``, ...) are read
+# through the built-in type's own C methods, ignoring their overrides (a namedtuple becomes its
+# tuple, a numpy float its float, a ``Counter`` its dict), containers recursively. Plain values
+# never run the program's code, so comparing them is Python's own comparison (``True == 1``,
+# ``1 == 1.0``, no float tolerance). When one side is plain and the other is not (an object of
+# some other class, maybe inside a list), the checker refuses and the assert fails. When neither
+# side is plain (user classes, numpy arrays, ``Fraction``), it falls back to the operator itself.
+# For ``in`` only an element of a plain container must be plain: other containers (generators,
+# arrays) answer for themselves. ``x == None`` is ``x is None``.
 _ASSERT_HARNESS = """\
-import linecache as _linecache, os as _os, sys as _sys, traceback as _traceback, types as _types
+import ast as _ast, linecache as _linecache, operator as _operator, os as _os, sys as _sys
+import traceback as _traceback, types as _types
+
+
+def _rewardkit_rewrite(test, checker):
+    names = {_ast.Eq: "==", _ast.NotEq: "!=", _ast.Lt: "<", _ast.LtE: "<=", _ast.Gt: ">",
+             _ast.GtE: ">=", _ast.In: "in", _ast.NotIn: "not in", _ast.Is: "is",
+             _ast.IsNot: "is not"}
+
+    class Rewrite(_ast.NodeTransformer):
+        def visit_Compare(self, node):
+            self.generic_visit(node)
+            ops = tuple(names[type(op)] for op in node.ops)
+            if set(ops) <= {"is", "is not"}:
+                return node
+            if len(ops) == 1:
+                args = [_ast.Constant(ops[0]), node.left, node.comparators[0]]
+            else:  # a chain: later operands as thunks keep Python's short-circuit
+                no_args = dict(posonlyargs=[], args=[], kwonlyargs=[], kw_defaults=[], defaults=[])
+                thunks = [_ast.Lambda(_ast.arguments(**no_args), c) for c in node.comparators]
+                args = [_ast.Constant(ops), node.left, *thunks]
+            return _ast.copy_location(_ast.Call(_ast.Name(checker, _ast.Load()), args, []), node)
+
+    tree = _ast.parse(test, "test.py")
+    for node in [n for n in _ast.walk(tree) if isinstance(n, _ast.Assert)]:
+        node.test = Rewrite().visit(node.test)
+    return _ast.fix_missing_locations(tree)
+
+
+def _rewardkit_checker():
+    type_, id_, issubclass_, zip_, map_, set_, tuple_, dict_, AssertionError_ = (
+        type, id, issubclass, zip, map, set, tuple, dict, AssertionError)
+    type_name = type.__dict__["__name__"].__get__  # not a metaclass's __name__
+    op, contains = _operator, _operator.contains
+    ops = {"==": op.eq, "!=": op.ne, "<": op.lt, "<=": op.le, ">": op.gt, ">=": op.ge,
+           "in": lambda a, b: contains(b, a), "not in": lambda a, b: not contains(b, a),
+           "is": op.is_, "is not": op.is_not}
+    exact = {id(t) for t in (bool, int, float, complex, str, bytes, bytearray, type(None), range)}
+    scalars = ((int, int.__index__), (float, float.__float__), (complex, complex.__complex__),
+               (str, str.__str__), (bytes, bytes.__bytes__))
+    containers = (tuple, list, set, frozenset)
+
+    class Opaque(Exception):
+        pass
+
+    def plain(value, depth):
+        t = type_(value)
+        if id_(t) in exact:
+            return value
+        for base, read in scalars:
+            if issubclass_(t, base):
+                return read(value)
+        if depth > 100:
+            raise Opaque("a value nested more than 100 levels deep")
+        if issubclass_(t, dict_):
+            if t is dict_ and leaves(dict_.keys(value)) and leaves(dict_.values(value)):
+                return value
+            items = dict_.items(value)
+            return dict_([(plain(k, depth + 1), plain(v, depth + 1)) for k, v in items])
+        for base in containers:
+            if issubclass_(t, base):
+                if t is base and leaves(value):
+                    return value
+                return base([plain(v, depth + 1) for v in base.__iter__(value)])
+        raise Opaque(f"value of type {type_name(t)}")
+
+    def leaves(items):  # fast path: all exact scalars (ids, not types: a metaclass may lie in ==)
+        return set_(map_(id_, map_(type_, items))) <= exact
+
+    def check(name, a, b):
+        fn = ops[name]
+        if name == "is" or name == "is not":
+            return fn(a, b)
+        if (name == "==" or name == "!=") and (a is None or b is None):
+            return (a is b) if name == "==" else (a is not b)
+        plain_a = plain_b = opaque = None
+        try:
+            plain_a = (plain(a, 0),)
+        except Opaque as exc:
+            opaque = exc
+        try:
+            plain_b = (plain(b, 0),)
+        except Opaque as exc:
+            opaque = exc
+        if plain_a and plain_b:
+            return fn(plain_a[0], plain_b[0])
+        # A plain container compares its items with ==; any other one answers for itself.
+        guarded = plain_b if name == "in" or name == "not in" else plain_a or plain_b
+        if not guarded:
+            return fn(a, b)  # neither side plain: nothing trustworthy to hold it to
+        raise AssertionError_(f"{opaque.args[0]} is not a plain built-in; refusing to compare")
+
+    def compare(names, left, *rest):
+        if type_(names) is not tuple_:
+            return check(names, left, rest[0])
+        for name, thunk in zip_(names, rest):
+            right = thunk()
+            result = check(name, left, right)
+            if not result:
+                return result
+            left = right
+        return result
+
+    return compare
 
 
 def _rewardkit_harness(program, test):
@@ -227,19 +349,28 @@ def _rewardkit_harness(program, test):
 
     module = _types.ModuleType("solution")
     module.__file__ = "solution.py"
+    namespace = module.__dict__
     sys.modules["solution"] = module
     for name, source in (("solution.py", program), ("test.py", test)):
         _linecache.cache[name] = (len(source), None, source.splitlines(True), name)
+    checker = "_rewardkit_compare_" + _os.urandom(8).hex()
     try:
-        exec_(compile_(program, "solution.py", "exec", dont_inherit=True, optimize=0), module.__dict__)
+        tree = _rewardkit_rewrite(test, checker)
+        test_code = compile_(tree, "test.py", "exec", dont_inherit=True, optimize=0)
+    except SyntaxError:  # e.g. ``await`` in a chained comparison, now inside a lambda
+        test_code = compile_(test, "test.py", "exec", dont_inherit=True, optimize=0)
+    compare = _rewardkit_checker()
+    try:
+        exec_(compile_(program, "solution.py", "exec", dont_inherit=True, optimize=0), namespace)
     except SystemExit:
         pass  # ends the program's top level; what it defined so far is tested
     except BaseException:
         fail()
     settrace(None)
     setprofile(None)
+    namespace[checker] = compare
     try:
-        exec_(compile_(test, "test.py", "exec", dont_inherit=True, optimize=0), module.__dict__)
+        exec_(test_code, namespace)
     except SystemExit as exc:
         fail(f"SystemExit({exc.code!r}) raised during the test: the program exited early")
     except BaseException:
