@@ -16,7 +16,7 @@ from rewardkit.verifiers import (
     reference_answer,
 )
 from rewardkit.verifiers._closed_form import closed_form, format_closed_form
-from rewardkit.verifiers._extract import canonical_answer
+from rewardkit.verifiers._extract import canonical_answer, find_boxed
 
 
 @pytest.mark.parametrize(
@@ -234,3 +234,12 @@ def test_set_keys_ignore_order(members: list[Fraction]) -> None:
     key = canonical_answer(normalize_answer(", ".join(texts)))
     assert key == canonical_answer(normalize_answer(", ".join(reversed(texts))))
     assert key.startswith("{") and key.count(",") == len(members) - 1
+
+
+def test_find_boxed_counts_outermost_boxes_only() -> None:
+    nested = "\\boxed{" * 20 + "2" + "}" * 20
+    # The inner boxes of the last answer must not use up the budget and hide the first answer.
+    assert find_boxed(f"\\boxed{{1}} then {nested}") == ["1", nested[len("\\boxed{") : -1]]
+    assert find_boxed("\\boxed{\\boxed{2}}") == ["\\boxed{2}"]
+    # Thousands of unclosed boxes stay cheap (a bounded number of commands is examined).
+    assert find_boxed("\\boxed{" * 50_000) == []

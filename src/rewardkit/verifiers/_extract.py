@@ -107,13 +107,20 @@ def find_boxed(text: str, *, limit: int = 8) -> list[str]:
     found: list[tuple[int, int, str]] = []
     for command in _BOX_COMMANDS:
         end = len(text)
-        while len(found) < 2 * limit:
+        # Scanning backwards meets a box's inner boxes before the box itself; they are dropped
+        # once it is found, so they do not use up the budget of answers. The number of commands
+        # looked at is capped too: thousands of nested boxes must stay cheap.
+        for _ in range(16 * limit):
+            if len(found) >= 2 * limit:
+                break
             pos = text.rfind(command, 0, end)
             if pos < 0:
                 break
             got = _box_span(text, pos, command)
             if got is not None:
-                found.append((pos, got[1], got[0]))
+                stop = got[1]
+                found = [f for f in found if not (pos <= f[0] and f[1] <= stop)]
+                found.append((pos, stop, got[0]))
             end = pos
     found.sort()
     outermost: list[str] = []
