@@ -10,7 +10,15 @@ export HF_DATASETS_OFFLINE := 1
 export HF_HUB_DISABLE_TELEMETRY := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install test lint format demo bench constraints clean
+.PHONY: install system-deps test lint format demo bench constraints clean
+
+# bubblewrap, for the `code` verifier's isolating sandbox (`bwrap`; `auto` falls back to
+# `local` with a warning without it). Installed where we may (root on Debian/Ubuntu); anywhere
+# else a warning says how. tests/verifiers/test_sandbox_isolation.py needs it as root.
+system-deps:
+	@command -v bwrap >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap >/dev/null); } || \
+		echo "warning: bubblewrap (bwrap) is not installed; the code verifier's 'auto' sandbox falls back to 'local' (apt-get install bubblewrap)"
 
 $(VENV)/.installed: pyproject.toml adapters/trl/pyproject.toml adapters/verl/pyproject.toml examples/plugin/pyproject.toml $(CONSTRAINTS)
 	python3 -m venv $(VENV)
@@ -19,7 +27,7 @@ $(VENV)/.installed: pyproject.toml adapters/trl/pyproject.toml adapters/verl/pyp
 	$(PIP) install -q -c $(CONSTRAINTS) -e ".[all,dev]" -e adapters/trl -e adapters/verl -e examples/plugin
 	touch $@
 
-install: $(VENV)/.installed
+install: $(VENV)/.installed system-deps
 
 lint: install
 	$(VENV)/bin/ruff check .

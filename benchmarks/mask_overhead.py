@@ -198,6 +198,83 @@ def bench_trainer(rounds: int, steps: int) -> dict[str, Any]:
     }
 
 
+TERMS: dict[str, dict[str, Any] | None] = {
+    "off": None,
+    "entropy_advantage": {"type": "entropy_advantage"},
+    "clip_cov": {"type": "clip_cov"},
+    "kl_cov": {"type": "kl_cov"},
+    "token_entropy": {"type": "token_entropy"},
+}
+
+
+def bench_terms(rounds: int, steps: int) -> dict[str, Any]:
+    """Median CPU time per optimizer step of a tiny GRPOTrainer with each ``token:`` term versus
+    the same trainer without it (same seed, same data; the first step of a run is dropped).
+    No extra logits pass: every term reads the entropies and log-probs TRL computes anyway."""
+    from datasets import Dataset
+    from rewardkit_trl._entropy_mask import EntropyMaskMixin
+    from transformers.trainer_callback import PrinterCallback, TrainerCallback
+    from trl import GRPOConfig, GRPOTrainer
+
+    from rewardkit import RewardPipeline
+
+    fx = _fixtures()
+
+    class StepCPUTime(TrainerCallback):
+        def __init__(self) -> None:
+            self.times: list[float] = []
+
+        def on_step_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+            self._start = time.process_time()
+
+        def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+            self.times.append(time.process_time() - self._start)
+
+    cls = type("Terms", (EntropyMaskMixin, GRPOTrainer), {})
+    cpu: dict[str, list[float]] = {name: [] for name in TERMS}
+    dataset = Dataset.from_dict({"prompt": fx.tiny_prompt_texts(8 * steps)})
+    for _ in range(rounds):
+        for name, term in TERMS.items():
+            model, tokenizer = fx.build_tiny_model_and_tokenizer(seed=0)
+            args = fx.tiny_grpo_args(tempfile.mkdtemp())
+            args.update(
+                max_steps=steps,
+                max_completion_length=32,
+                per_device_train_batch_size=8,
+                num_generations=8,
+            )
+            terms = RewardPipeline({"token": [term]}).token_terms if term else None
+            trainer = cls(
+                model=model,
+                processing_class=tokenizer,
+                reward_funcs=length_reward,
+                args=GRPOConfig(**args),
+                train_dataset=dataset,
+                token_terms=terms,
+            )
+            trainer.remove_callback(PrinterCallback)
+            timer = StepCPUTime()
+            trainer.add_callback(timer)
+            trainer.train()
+            cpu[name].extend(timer.times[1:])
+    median = {k: statistics.median(v) for k, v in cpu.items()}
+    return {
+        "rounds": rounds,
+        "steps_per_round": steps,
+        "median_step_cpu_ms": {k: v * 1e3 for k, v in median.items()},
+        "ratio_vs_off": {k: v / median["off"] for k, v in median.items()},
+    }
+
+
+def _print_terms(tt: dict[str, Any]) -> None:
+    print(
+        f"\ntoken: terms, GRPOTrainer, {tt['rounds']} rounds x {tt['steps_per_round']} steps"
+        "\n\n| term | median step CPU ms | x off |\n|---|---:|---:|"
+    )
+    for name, ms in tt["median_step_cpu_ms"].items():
+        print(f"| {name} | {ms:.1f} | {tt['ratio_vs_off'][name]:.3f} |")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--reps", type=int, default=30)
@@ -205,8 +282,21 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=10)
     ap.add_argument("--threads", type=int, default=1, help="torch threads (CPU)")
     ap.add_argument("--json", type=Path)
+    ap.add_argument(
+        "--terms-only", action="store_true", help="only the token: terms' step overhead"
+    )
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
+    if args.terms_only:
+        terms = bench_terms(args.rounds, args.steps)
+        print(
+            f"machine: {platform.machine()} {os.cpu_count()} cores, torch {torch.__version__}, "
+            f"threads {args.threads}"
+        )
+        _print_terms(terms)
+        if args.json:
+            args.json.write_text(json.dumps({"terms": terms}, indent=2))
+        return
     devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
     result: dict[str, Any] = {
         "machine": f"{platform.machine()} {os.cpu_count()} cores, python "
@@ -231,6 +321,8 @@ def main() -> None:
         f"{tr['median_step_cpu_ms']['native']:.1f} ms, rewardkit "
         f"{tr['median_step_cpu_ms']['rewardkit']:.1f} ms, ratio {tr['step_cpu_time_ratio']:.3f}"
     )
+    result["terms"] = bench_terms(args.rounds, args.steps)
+    _print_terms(result["terms"])
     if args.json:
         args.json.write_text(json.dumps(result, indent=2))
     sys.exit(0 if tr["kept_counts_equal"] else 1)

@@ -23,7 +23,17 @@ HERE = Path(__file__).resolve().parent
 QUICK_ARGS: dict[str, list[str]] = {
     "import_time": ["--runs", "5"],
     "shaping_throughput": ["--steps", "3", "--prompts", "64"],
-    "verify_throughput": ["--n", "512", "--workers", "2", "--latency-items", "50"],
+    "verify_throughput": [
+        "--n",
+        "512",
+        "--workers",
+        "2",
+        "--latency-items",
+        "50",
+        "--diff-n",
+        "500",
+    ],
+    "math_differential": ["--n", "1000"],
     "verl_reward_loop": ["--prompts", "16", "--group", "4", "--workers", "2"],
     "diversity_throughput": ["--prompts", "8", "--group", "8", "--rounds", "1"],
     "mask_overhead": ["--reps", "5", "--rounds", "1", "--steps", "3"],

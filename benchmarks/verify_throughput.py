@@ -67,7 +67,7 @@ def _reasoning(rng: random.Random, sentences: int) -> str:
 
 def _problem(rng: random.Random) -> tuple[str, list[str], list[str], list[str]]:
     """(gold, correct spellings, shorthand/alternative spellings, wrong answers)."""
-    kind = rng.randrange(11)
+    kind = rng.randrange(14)
     if kind == 0:
         n = rng.randint(2, 999)
         return str(n), [str(n)], [f"{n}.0"], [str(n + rng.randint(1, 9))]
@@ -118,6 +118,40 @@ def _problem(rng: random.Random) -> tuple[str, list[str], list[str], list[str]]:
     if kind == 9:
         a, b = rng.randint(1, 9), rng.randint(10, 20)
         return f"({a}, {b})", [f"({a}, {b})"], [f"\\left( {a}, {b} \\right)"], [f"({b}, {a})"]
+    if kind == 11:  # vectors and matrices: other spacing, other brackets
+        a, b, c, d = (rng.randint(-9, 9) for _ in range(4))
+        if rng.random() < 0.5:
+            return (
+                f"\\begin{{pmatrix}} {a} \\\\ {b} \\end{{pmatrix}}",
+                [f"\\begin{{pmatrix}} {a} \\\\ {b} \\end{{pmatrix}}"],
+                [
+                    f"\\begin{{pmatrix}}{a}\\\\{b}\\end{{pmatrix}}",
+                    f"\\begin{{bmatrix}} {a}\\\\ {b} \\end{{bmatrix}}",
+                ],
+                [f"\\begin{{pmatrix}} {a} \\\\ {b + 1} \\end{{pmatrix}}"],
+            )
+        return (
+            f"\\begin{{pmatrix}} {a} & {b} \\\\ {c} & {d} \\end{{pmatrix}}",
+            [f"\\begin{{pmatrix}} {a} & {b} \\\\ {c} & {d} \\end{{pmatrix}}"],
+            [f"\\begin{{pmatrix}}{a}&{b}\\\\{c}&{d}\\end{{pmatrix}}"],
+            [f"\\begin{{pmatrix}} {a} & {b} \\\\ {d} & {c + 1} \\end{{pmatrix}}"],
+        )
+    if kind == 12:  # digit groups
+        n = rng.randint(10**6, 10**8)
+        return (
+            str(n),
+            [str(n)],
+            [f"{n:,}".replace(",", "{,}"), f"{n:,}".replace(",", "\\,")],
+            [f"{n + rng.randint(1, 99):,}".replace(",", "{,}")],
+        )
+    if kind == 13:  # mixed numbers
+        w, b = rng.randint(1, 9), rng.choice([2, 3, 4, 5, 7, 8])
+        return (
+            f"\\frac{{{w * b + 1}}}{{{b}}}",
+            [f"\\frac{{{w * b + 1}}}{{{b}}}"],
+            [f"{w}\\frac{{1}}{{{b}}}", f"{w}\\tfrac1{b}"],
+            [f"\\frac{{{w}}}{{{b}}}"],
+        )
     # An expression: only sympy can tell the equivalent and the wrong ones apart.
     a = rng.randint(2, 9)
     return (
@@ -154,8 +188,8 @@ def build_batch(n: int, group: int, seed: int) -> list[Case]:
             if r < 0.40:
                 case = Case(prompt, gold, _completion(rng, right[0], "boxed"), 1.0, "correct")
             elif r < 0.50:
-                # Shorthand and alternative spellings, one kind per group.
-                a = alt[0]
+                # Shorthand and alternative spellings.
+                a = rng.choice(alt)
                 case = Case(prompt, gold, _completion(rng, a, "boxed2"), 1.0, "shorthand")
             elif r < 0.60:
                 case = Case(prompt, gold, _completion(rng, right[0], "unboxed"), 1.0, "unboxed")
@@ -192,6 +226,31 @@ def rewardkit_scores(pipeline, cases: list[Case]) -> tuple[list[float], list[str
     return scored.components["math"], [r.outcome.value for r in scored.details["math"]]
 
 
+def agreement_with_math_verify(n: int, seed: int, workers: int) -> None:
+    """Verdicts next to speed: agreement with math-verify's own verdicts on the fixed-seed
+    differential corpus of benchmarks/math_differential.py (every answer form)."""
+    import math_differential as md
+
+    pairs = md.corpus(n, seed)
+    items = [(p.gold, md.completion_of(p.pred)) for p in pairs]
+    oracle = md.oracle_verdicts(items, workers)
+    results = md.rewardkit_results(pairs, workers)
+    agree = explained = unexplained = 0
+    for pair, item, result in zip(pairs, items, results):
+        mv = oracle[item]
+        if mv is None or (result.outcome.value == "correct") == mv:  # type: ignore[attr-defined]
+            agree += 1
+        elif md.explain(pair, mv, result) is not None:
+            explained += 1
+        else:
+            unexplained += 1
+    print(
+        f"agreement with math-verify on the differential corpus ({n} pairs, seed {seed}, "
+        f"{len(md.FORMS)} answer forms): {agree} agree ({100 * agree / n:.2f} %), {explained} "
+        f"documented deliberate differences, {unexplained} unexplained"
+    )
+
+
 def _pct(values: list[float], q: float) -> float:
     values = sorted(values)
     return values[min(len(values) - 1, round(q * (len(values) - 1)))]
@@ -204,6 +263,13 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2, help="rewardkit engine workers")
     parser.add_argument("--latency-items", type=int, default=200, help="single-item calls")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--diff-n",
+        type=int,
+        default=2000,
+        help="pairs of the differential corpus (benchmarks/math_differential.py) on which "
+        "agreement with math-verify is reported; 0 skips it",
+    )
     args = parser.parse_args()
     logging.getLogger("math_verify").setLevel(logging.ERROR)
 
@@ -296,6 +362,8 @@ def main() -> None:
         f"{len({item for p in pending for item in p.items})} distinct (reference, answer) pairs"
     )
     print("rewardkit outcomes:", dict(Counter(outcomes)))
+    if args.diff_n:
+        agreement_with_math_verify(args.diff_n, args.seed, args.workers)
     differ = [i for i in range(len(cases)) if base[i] != rk[i]]
     base_right = [i for i in differ if base[i] == truth[i]]
     print(

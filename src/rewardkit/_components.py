@@ -4,7 +4,8 @@
 * :class:`ShapingTerm` - a group/batch term applied after the rewards; sees whole groups and may
   keep state across steps (``state_dict`` / ``load_state_dict``).
 * :class:`TokenMaskComponent` - per-token entropies in, a loss mask or weights out (torch).
-* :class:`DiagnosticMetric` - reads a scored batch, returns named numbers.
+* :class:`DiagnosticMetric` - reads a scored batch, returns named numbers (and, like any
+  component, may keep state across batches through ``state_dict`` / ``load_state_dict``).
 
 A component class declares its ``type`` name, a pydantic ``Config`` model with its own fields,
 and a one-line ``summary``. Plugins contribute classes through the ``rewardkit_components`` hook.
@@ -82,6 +83,9 @@ class Component:
     kind: ClassVar[ComponentKind]
     Config: ClassVar[type[ComponentConfig]] = ComponentConfig
     summary: ClassVar[str] = ""
+    #: Whether the component reads ``Rollout.completion_logprobs``; adapters then supply them
+    #: (the TRL trainers run a no-grad forward pass when TRL computed none).
+    needs_logprobs: ClassVar[bool] = False
 
     def __init__(self, config: ComponentConfig | None = None, *, name: str | None = None) -> None:
         self.config = config if config is not None else self.Config()
@@ -100,6 +104,23 @@ class Component:
 
     def close(self) -> None:
         """Release models, pools or files the component holds."""
+
+    # Any component (shaping term, diagnostic, reward) that keeps state across batches overrides
+    # both methods; the pipeline then saves and resumes that state by the entry's name.
+
+    def state_dict(self) -> dict[str, Any]:
+        """JSON-serialisable state to checkpoint (a JSON object); stateless components keep the
+        default and are left out of the pipeline's state."""
+        return {}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Restore what :meth:`state_dict` returned; raise ``StateError`` (or ``KeyError``,
+        ``TypeError``, ``ValueError``) for a state that does not fit."""
+
+    @property
+    def stateful(self) -> bool:
+        """Whether the component overrides :meth:`state_dict` (and so is checkpointed)."""
+        return type(self).state_dict is not Component.state_dict
 
 
 class RewardComponent(Component):
@@ -128,7 +149,8 @@ class ShapingTerm(Component):
 
     :meth:`shape` returns one value per rollout; the pipeline adds it to the reward so far or
     multiplies the reward so far by it, as the entry's ``combine`` says (``default_combine``
-    when the config is silent). Stateful terms override ``state_dict``/``load_state_dict``.
+    when the config is silent). Stateful terms override ``state_dict``/``load_state_dict``
+    (defined on :class:`Component`, so stateful diagnostics work the same way).
     """
 
     kind: ClassVar[ComponentKind] = ComponentKind.SHAPING
@@ -136,17 +158,6 @@ class ShapingTerm(Component):
 
     def shape(self, data: ShapingInput) -> list[float]:
         raise NotImplementedError
-
-    def state_dict(self) -> dict[str, Any]:
-        """JSON-serialisable state to checkpoint; empty for stateless terms."""
-        return {}
-
-    def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        """Restore what :meth:`state_dict` returned."""
-
-    @property
-    def stateful(self) -> bool:
-        return type(self).state_dict is not ShapingTerm.state_dict
 
 
 class TokenMaskComponent(Component):

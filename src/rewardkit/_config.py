@@ -48,6 +48,7 @@ _SECTION_KIND: dict[str, ComponentKind] = {
     "shaping": ComponentKind.SHAPING,
     "token_mask": ComponentKind.TOKEN_MASK,
     "diagnostics": ComponentKind.DIAGNOSTIC,
+    "token": ComponentKind.TOKEN_MASK,  # last: error messages point to the token: list
 }
 _KIND_SECTION = {kind: section for section, kind in _SECTION_KIND.items()}
 
@@ -140,6 +141,7 @@ class _EntryFields(_Strict):
 class _RewardEntryFields(_EntryFields):
     weight: float = Field(
         default=1.0,
+        allow_inf_nan=False,
         description="Weight of this reward in the total; 0 makes it log-only.",
     )
 
@@ -157,6 +159,20 @@ class RewardKitConfig(_Strict):
         description="Raise ValueError for structural input errors (a missing reference a reward "
         "needs); when false such rollouts get outcome 'error' instead.",
     )
+    allow_partial_state: bool = Field(
+        default=False,
+        description="When resuming state (a checkpoint, load_state), let a stateful component "
+        "with no state in the file start empty and ignore state saved for a component this config "
+        "lacks, with a warning for each; when false (the default) either is a StateError naming "
+        "the missing and the unexpected components.",
+    )
+    max_state_file_mb: int = Field(
+        default=256,
+        ge=1,
+        le=1_048_576,
+        description="Largest state file (MiB) that load_state and checkpoint resumes read; a "
+        "larger one is a StateError before any of it is read.",
+    )
     rewards: list[Any] = Field(
         default_factory=list,
         description="Per-rollout rewards and verifiers; their weighted sum is the base reward.",
@@ -166,7 +182,16 @@ class RewardKitConfig(_Strict):
         description="Group/batch shaping terms applied after the rewards, in order.",
     )
     token_mask: Any = Field(
-        default=None, description="Optional token loss mask (e.g. entropy_top_ratio)."
+        default=None,
+        description="Shorthand for a one-item token: list (e.g. {type: entropy_top_ratio}); "
+        "set token_mask or token, not both.",
+    )
+    token: list[Any] = Field(
+        default_factory=list,
+        description="Token-level terms (entropy_top_ratio, entropy_advantage, clip_cov, kl_cov, "
+        "token_entropy); the adapters apply them by stage, whatever the list order: mask, then "
+        "advantage, then loss, then diagnostic (docs/masks.md). At most one of each type, and "
+        "not both clip_cov and kl_cov.",
     )
     diagnostics: list[Any] = Field(
         default_factory=list, description="Diagnostic metrics computed on each scored batch."
@@ -253,6 +278,10 @@ def config_model(registry: ComponentRegistry | None = None) -> type[RewardKitCon
             mask_u | None,
             Field(default=None, description=fields["token_mask"].description),
         ),
+        token=(
+            list[mask_u],
+            Field(default_factory=list, description=fields["token"].description),
+        ),
         diagnostics=(
             list[diag_u],
             Field(default_factory=list, description=fields["diagnostics"].description),
@@ -297,7 +326,7 @@ def _format_location(
         parts.append(part)
         is_entry_start = (
             len(parts) == 2
-            and parts[0] in ("rewards", "shaping", "diagnostics")
+            and parts[0] in ("rewards", "shaping", "diagnostics", "token")
             and isinstance(part, int)
         ) or (len(parts) == 1 and part == "token_mask")
         if is_entry_start and i + 1 < len(items) and isinstance(items[i + 1], str):
@@ -430,6 +459,61 @@ def _cross_checks(config: RewardKitConfig, registry: ComponentRegistry) -> list[
                 )
                 details.append(ConfigErrorDetail(f"{section}[{i}].answer_from", msg))
     details.extend(_sandbox_checks(config, registry))
+    details.extend(_token_checks(config))
+    return details
+
+
+# Token-level terms that cannot be combined: both change the same per-token policy loss.
+_TOKEN_EXCLUSIVE: tuple[frozenset[str], ...] = (frozenset({"clip_cov", "kl_cov"}),)
+
+
+def _token_checks(config: RewardKitConfig) -> list[ConfigErrorDetail]:
+    """The ``token:`` list: not together with ``token_mask:``, one entry per type, no two terms
+    that change the same loss, at most one mask."""
+    terms = list(config.token)
+    if not terms:
+        return []
+    if config.token_mask is not None:
+        return [
+            ConfigErrorDetail(
+                "token_mask",
+                "token_mask is shorthand for a one-item token: list; set one of them, not both "
+                "(move this entry into token:)",
+            )
+        ]
+    details: list[ConfigErrorDetail] = []
+    seen: dict[str, int] = {}
+    masks: list[int] = []
+    for i, entry in enumerate(terms):
+        kind = entry.type
+        if kind in seen:
+            details.append(
+                ConfigErrorDetail(
+                    f"token[{i}].type", f"{kind!r} is listed twice (also token[{seen[kind]}])"
+                )
+            )
+            continue
+        for group in _TOKEN_EXCLUSIVE:
+            clash = [(j, t) for t, j in seen.items() if t in group and t != kind]
+            if kind in group and clash:
+                j, other = clash[0]
+                details.append(
+                    ConfigErrorDetail(
+                        f"token[{i}].type",
+                        f"{kind!r} cannot be combined with {other!r} (token[{j}]): both change "
+                        "the per-token policy loss of the same tokens; keep one",
+                    )
+                )
+        seen[kind] = i
+        if getattr(component_of(entry), "token_stage", "mask") == "mask":
+            masks.append(i)
+    if len(masks) > 1:
+        details.append(
+            ConfigErrorDetail(
+                f"token[{masks[1]}].type",
+                f"only one token mask can apply (token[{masks[0]}] is one already)",
+            )
+        )
     return details
 
 
@@ -448,18 +532,45 @@ def _sandbox_checks(
     ]
     if not wanted:
         return []
+    import inspect
+
     from rewardkit.verifiers._sandbox import code_sandboxes  # light: the registry imported it
 
-    known = sorted(code_sandboxes(registry))
-    return [
-        ConfigErrorDetail(
-            f"rewards[{i}].sandbox",
-            f"unknown sandbox {name!r}{did_you_mean(name, known)} "
-            f"Registered sandboxes: {', '.join(known) or '(none)'}.",
-        )
-        for i, name in wanted
-        if name not in known
-    ]
+    sandboxes = code_sandboxes(registry)
+    known = sorted(sandboxes)
+    problems = []
+    for i, name in wanted:
+        if name not in sandboxes:
+            problems.append(
+                ConfigErrorDetail(
+                    f"rewards[{i}].sandbox",
+                    f"unknown sandbox {name!r}{did_you_mean(name, known)} "
+                    f"Registered sandboxes: {', '.join(known) or '(none)'}.",
+                )
+            )
+            continue
+        # The options travel to the workers as JSON and become the sandbox's keyword arguments
+        # there: a YAML date or !!binary, or an option the sandbox does not take, would
+        # otherwise pass validation and fail when the pipeline is built or at every test.
+        options = getattr(config.rewards[i], "sandbox_options", None)
+        if not isinstance(options, Mapping):
+            continue
+        where = f"rewards[{i}].sandbox_options"
+        try:
+            json.dumps(options, allow_nan=False)
+        except (TypeError, ValueError) as exc:
+            problems.append(ConfigErrorDetail(where, f"options must be JSON values: {exc}"))
+            continue
+        cls = sandboxes[name]
+        if name == "auto":  # bwrap takes every option auto passes on
+            cls = sandboxes.get("bwrap", cls)
+        try:
+            inspect.signature(cls).bind(**options)
+        except TypeError as exc:
+            problems.append(ConfigErrorDetail(where, f"sandbox {name!r}: {exc}"))
+        except ValueError:  # no signature to check against
+            pass
+    return problems
 
 
 # --------------------------------------------------------------------------- entry points
@@ -500,6 +611,81 @@ def parse_config(
     return config
 
 
+#: Most YAML nodes a config file may expand to, every alias counted as a full copy of what it
+#: names. Real configs have a few hundred; a "billion laughs" file of a few hundred bytes expands
+#: to billions and would exhaust memory once anything walks it (validation, a sandbox's options).
+MAX_YAML_NODES = 100_000
+
+
+def _expanded_yaml_nodes(root: Any, limit: int) -> int:
+    """The number of nodes ``root`` stands for with every alias expanded, stopping past ``limit``.
+
+    Shared nodes are sized once (memoised), so this costs the size of the file, not of the
+    expansion. A node that contains itself (``&a [*a]``) expands without end.
+    """
+    import yaml
+
+    sizes: dict[int, int] = {}
+    active: set[int] = set()
+
+    def size(node: Any) -> int:
+        key = id(node)
+        if key in sizes:
+            return sizes[key]
+        if key in active:
+            raise ConfigError(
+                f"YAML node at {node.start_mark} contains itself through an alias; a config "
+                "cannot be recursive"
+            )
+        active.add(key)
+        total = 1
+        if isinstance(node, yaml.SequenceNode):
+            for child in node.value:
+                total += size(child)
+                if total > limit:
+                    break
+        elif isinstance(node, yaml.MappingNode):
+            for k, v in node.value:
+                total += size(k) + size(v)
+                if total > limit:
+                    break
+        active.discard(key)
+        sizes[key] = total
+        return total
+
+    return size(root)
+
+
+def _load_yaml(text: str, source: str) -> Any:
+    """``yaml.safe_load`` with alias expansion bounded by :data:`MAX_YAML_NODES` for the file."""
+    import yaml
+
+    loader = yaml.SafeLoader(text)
+    try:
+        try:
+            node = loader.get_single_node()
+            expanded = 0 if node is None else _expanded_yaml_nodes(node, MAX_YAML_NODES)
+        except RecursionError:
+            raise ConfigError(
+                "the YAML file nests too deeply to be a config", source=source
+            ) from None
+        except ConfigError as exc:
+            raise ConfigError(exc.details, source=source) from None
+        if node is None:
+            return None
+        if expanded > MAX_YAML_NODES:
+            raise ConfigError(
+                f"the YAML file expands to more than {MAX_YAML_NODES:,} nodes once its aliases "
+                "(*name) are expanded (an alias counts as a full copy of the anchored node); "
+                "this is a 'billion laughs' bomb or far larger than any config - write the "
+                "repeated parts out or anchor smaller pieces",
+                source=source,
+            )
+        return loader.construct_document(node)
+    finally:
+        loader.dispose()
+
+
 def _read_file(path: Path) -> Any:
     suffix = path.suffix.lower()
     text = path.read_text(encoding="utf-8")
@@ -507,7 +693,7 @@ def _read_file(path: Path) -> Any:
         import yaml
 
         try:
-            return yaml.safe_load(text) or {}
+            return _load_yaml(text, str(path)) or {}
         except yaml.YAMLError as exc:
             raise ConfigError(f"YAML syntax error: {exc}", source=str(path)) from None
     if suffix == ".toml":
@@ -519,11 +705,19 @@ def _read_file(path: Path) -> Any:
             return tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"TOML syntax error: {exc}", source=str(path)) from None
+        except RecursionError:
+            raise ConfigError(
+                "the TOML file nests too deeply to be a config", source=str(path)
+            ) from None
     if suffix == ".json":
         try:
             return json.loads(text)
         except json.JSONDecodeError as exc:
             raise ConfigError(f"JSON syntax error: {exc}", source=str(path)) from None
+        except RecursionError:
+            raise ConfigError(
+                "the JSON file nests too deeply to be a config", source=str(path)
+            ) from None
     raise ConfigError(
         f"unknown config file extension {suffix!r}; use .yaml, .yml, .toml or .json",
         source=str(path),

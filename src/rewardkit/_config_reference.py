@@ -30,8 +30,8 @@ _SECTION_TITLES = {
         "Common fields: `name`, `type`, `combine` (`add` or `multiply`).",
     ),
     ComponentKind.TOKEN_MASK: (
-        "token_mask",
-        "Token masks (`token_mask:`)",
+        "token",
+        "Token-level terms (`token:` list, or one as `token_mask:`)",
         "Common field: `type`.",
     ),
     ComponentKind.DIAGNOSTIC: (

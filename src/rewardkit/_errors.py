@@ -9,8 +9,11 @@
     │   └── DuplicateComponentError          two plugins claim one component type name
     ├── UnknownComponentError (also KeyError) no registered component has that type name
     ├── BatchError (also ValueError)         a batch is structurally wrong (lengths, empty, missing field)
-    ├── StateError (also ValueError)         a state file is corrupt, foreign or of another version
-    └── EngineClosedError (also RuntimeError) work was submitted to a closed execution engine
+    ├── StateError (also ValueError)         a state file is corrupt, foreign, too large, of another
+    │                                        version, or does not match the config's stateful components
+    ├── EngineClosedError (also RuntimeError) work was submitted to a closed execution engine or pipeline
+    └── JudgeUnavailableError (also RuntimeError) a remote judge backend (Ray actors, an HTTP
+                                             embedding server) failed or could not be reached
 
 Per-rollout failures (a verifier timing out, unparsable input) are never raised: they become
 ``RewardResult`` outcomes.
@@ -26,6 +29,7 @@ __all__ = [
     "ConfigErrorDetail",
     "DuplicateComponentError",
     "EngineClosedError",
+    "JudgeUnavailableError",
     "PluginError",
     "PluginLoadError",
     "RewardKitError",
@@ -97,8 +101,15 @@ class BatchError(RewardKitError, ValueError):
 
 
 class StateError(RewardKitError, ValueError):
-    """A saved state is corrupt, was written by another component, or has an unknown version."""
+    """A saved state is corrupt, too large, was written by another component, has an unknown
+    version, or names other stateful components than the config has (missing or unexpected)."""
 
 
 class EngineClosedError(RewardKitError, RuntimeError):
-    """Work was submitted to an execution engine after ``close()``."""
+    """Work was submitted to an execution engine, or a pipeline, after ``close()``."""
+
+
+class JudgeUnavailableError(RewardKitError, RuntimeError):
+    """A remote judge backend (``backend: ray`` actors, a ``backend: http`` embedding server)
+    failed, timed out or could not be reached; with ``on_unavailable: floor`` the term gives
+    the floor instead of raising."""

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from rewardkit._components import (
+    Component,
     DiagnosticMetric,
     RewardComponent,
     ScoringContext,
@@ -20,7 +21,7 @@ from rewardkit._components import (
 )
 from rewardkit._config import RewardKitConfig, component_of, load_config, parse_config
 from rewardkit._engine import ExecutionEngine
-from rewardkit._errors import BatchError
+from rewardkit._errors import BatchError, EngineClosedError, StateError
 from rewardkit._rollout import Batch, Outcome, RewardResult, Rollout
 from rewardkit._state import read_state_file, write_state_file
 
@@ -68,6 +69,37 @@ class ScoredBatch:
         return out
 
 
+def _json_type(value: Any) -> str:
+    """How a JSON value reads in an error message: ``null``, ``an array``, ``a string``."""
+    if value is None:
+        return "null"
+    names = {bool: "a boolean", str: "a string", list: "an array", dict: "an object"}
+    return names.get(
+        type(value), "a number" if isinstance(value, (int, float)) else type(value).__name__
+    )
+
+
+def _mismatch_message(
+    where: str, comps: Mapping[str, Component], missing: list[str], unexpected: list[str]
+) -> str:
+    parts = []
+    if missing:
+        listed = ", ".join(f"{n!r} ({comps[n].type})" for n in missing)
+        parts.append(f"it has no state for the stateful components {listed} (missing)")
+    if unexpected:
+        listed = ", ".join(repr(n) for n in unexpected)
+        parts.append(
+            f"it holds state for {listed}, which this config has no stateful component of "
+            "that name for (unexpected)"
+        )
+    return (
+        f"{where} does not match this config: {'; '.join(parts)}. State is matched by component "
+        "name, so a renamed entry (or one whose `name` was dropped) loses its state. Use the "
+        "names of the run that saved it, or set allow_partial_state: true to start missing "
+        "components empty and ignore unexpected state (with a warning each)."
+    )
+
+
 def _stats(values: Sequence[float]) -> dict[str, float]:
     finite = [v for v in values if math.isfinite(v)]
     if not finite:
@@ -81,8 +113,10 @@ class RewardPipeline:
     """Scores batches with a config's rewards, shaping terms and diagnostics.
 
     Build it from a config object, a mapping or a config file path. Components are constructed
-    once and may load models lazily; stateful shaping terms keep their state across calls.
-    Use it as a context manager (or call :meth:`close`) to stop the worker processes.
+    once and may load models lazily; stateful components (shaping terms such as UCB counts,
+    stateful diagnostics) keep their state across calls. Use it as a context manager (or call
+    :meth:`close`) to stop the worker processes; a closed pipeline raises
+    :class:`EngineClosedError` instead of scoring (build a new one to score again).
     """
 
     def __init__(self, config: RewardKitConfig | Mapping[str, Any]) -> None:
@@ -99,12 +133,24 @@ class RewardPipeline:
             component_of(e)(e, name=e.name)  # type: ignore[call-arg]
             for e in self.config.diagnostics
         ]
+        # token_mask: is shorthand for a one-item token: list. The terms are kept in the order
+        # the adapters apply them (by stage: mask, advantage, loss, diagnostic; docs/masks.md).
         tm = self.config.token_mask
-        self.token_mask: TokenMaskComponent | None = (
-            component_of(tm)(tm, name="token_mask") if tm is not None else None  # type: ignore[call-arg]
+        entries = [tm] if tm is not None else list(self.config.token)
+        stages = ("mask", "advantage", "loss", "diagnostic")
+        terms: list[TokenMaskComponent] = [
+            component_of(e)(e, name="token_mask" if e is tm else e.type)  # type: ignore[call-arg]
+            for e in entries
+        ]
+        self.token_terms: list[TokenMaskComponent] = sorted(
+            terms, key=lambda t: stages.index(getattr(t, "token_stage", "mask"))
+        )
+        self.token_mask: TokenMaskComponent | None = next(
+            (t for t in self.token_terms if getattr(t, "token_stage", "mask") == "mask"), None
         )
         self._engine: ExecutionEngine | None = None
         self._engine_pid: int | None = None
+        self._closed = False
         self._warned: set[str] = set()  # rewards whose failure was logged
 
     @classmethod
@@ -124,14 +170,25 @@ class RewardPipeline:
 
     @property
     def engine(self) -> ExecutionEngine:
-        """The worker-process engine, started on first use (and again in a forked child)."""
+        """The worker-process engine, started on first use (and again in a forked child).
+
+        Raises :class:`EngineClosedError` after :meth:`close`: scoring never silently starts
+        new workers for a pipeline its owner has shut down.
+        """
+        if self._closed:
+            raise EngineClosedError(
+                "this RewardPipeline is closed; build a new one (RewardPipeline.from_config) to "
+                "score again"
+            )
         if self._engine is None or self._engine_pid != os.getpid():
             self._engine = ExecutionEngine(self.config.engine)
             self._engine_pid = os.getpid()
         return self._engine
 
     def close(self) -> None:
-        """Stop worker processes and release what components hold."""
+        """Stop worker processes and release what components hold. Idempotent; afterwards
+        :meth:`score`, :meth:`ascore` and :attr:`engine` raise :class:`EngineClosedError`."""
+        self._closed = True
         if self._engine is not None and self._engine_pid == os.getpid():
             self._engine.close()
         self._engine = None
@@ -154,24 +211,131 @@ class RewardPipeline:
     # ------------------------------------------------------------------ state
 
     @property
-    def stateful_terms(self) -> list[ShapingTerm]:
-        return [t for t in self.shaping if t.stateful]
+    def stateful_components(self) -> list[Component]:
+        """Every component that keeps state across batches (it overrides ``state_dict``):
+        shaping terms such as ``ucb_exploration``, and stateful diagnostics or rewards."""
+        return [c for c in (*self.rewards, *self.shaping, *self.diagnostics) if c.stateful]
+
+    @property
+    def stateful_terms(self) -> list[Component]:
+        """The same as :attr:`stateful_components` (the older name, kept for callers)."""
+        return self.stateful_components
 
     def state_dict(self) -> dict[str, Any]:
-        """State of every stateful shaping term, by name."""
-        return {t.name: t.state_dict() for t in self.stateful_terms}
+        """State of every stateful component, by its config name."""
+        return {c.name: c.state_dict() for c in self.stateful_components}
 
-    def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        for t in self.stateful_terms:
-            if t.name in state:
-                t.load_state_dict(state[t.name])
+    def load_state_dict(
+        self,
+        state: Mapping[str, Any],
+        *,
+        allow_partial: bool | None = None,
+        source: str | None = None,
+    ) -> None:
+        """Restore what :meth:`state_dict` returned, all or nothing.
+
+        Every stateful component must find its state under its name, and every name must be a
+        stateful component of this pipeline; otherwise :class:`StateError` names the missing and
+        the unexpected ones. ``allow_partial`` (default: the config's ``allow_partial_state``)
+        instead lets missing components keep their current (fresh) state and ignores unexpected
+        names, with a warning for each. A component whose state does not fit raises
+        :class:`StateError` too, and every component keeps the state it had before the call.
+        """
+        where = f"state file {source}" if source else "the state"
+        if not isinstance(state, Mapping):
+            raise StateError(
+                f"{where} is not a pipeline state: expected a JSON object mapping component "
+                f"names to their state, got {_json_type(state)}"
+            )
+        if allow_partial is None:
+            allow_partial = self.config.allow_partial_state
+        comps = {c.name: c for c in self.stateful_components}
+        missing = [name for name in comps if name not in state]
+        unexpected = [str(name) for name in state if name not in comps]
+        if (missing or unexpected) and not allow_partial:
+            raise StateError(_mismatch_message(where, comps, missing, unexpected))
+        for name in missing:
+            logger.warning(
+                "rewardkit: %s has no state for %r (%s); it starts empty (allow_partial_state)",
+                where,
+                name,
+                comps[name].type,
+            )
+        for name in unexpected:
+            logger.warning(
+                "rewardkit: %s holds state for %r, which is no stateful component of this "
+                "config; ignored (allow_partial_state)",
+                where,
+                name,
+            )
+        for name in comps:
+            if name in state and not isinstance(state[name], Mapping):
+                raise StateError(
+                    f"{where}: the state of {name!r} ({comps[name].type}) must be a JSON "
+                    f"object, got {_json_type(state[name])}"
+                )
+        before = {name: comps[name].state_dict() for name in comps if name in state}
+        loaded: list[str] = []
+        try:
+            for name in before:
+                comps[name].load_state_dict(state[name])
+                loaded.append(name)
+        except (StateError, KeyError, TypeError, ValueError, AttributeError) as exc:
+            for name in loaded:  # all or nothing: no component keeps half a resume
+                comps[name].load_state_dict(before[name])
+            failed = next(n for n in before if n not in loaded)
+            if isinstance(exc, StateError):
+                raise StateError(f"{where}: {exc}") from None
+            raise StateError(
+                f"{where}: the state of {failed!r} ({comps[failed].type}) does not fit it: "
+                f"{type(exc).__name__}: {exc}"
+            ) from None
 
     def save_state(self, path: str | os.PathLike[str]) -> None:
         """Write :meth:`state_dict` to a file atomically (temporary file, fsync, rename)."""
         write_state_file(path, kind="pipeline", payload=self.state_dict())
 
     def load_state(self, path: str | os.PathLike[str]) -> None:
-        self.load_state_dict(read_state_file(path, kind="pipeline"))
+        """Restore a file written by :meth:`save_state` (see :meth:`load_state_dict`).
+
+        Raises :class:`StateError` for a missing, corrupt, foreign or oversized file (over the
+        config's ``max_state_file_mb``), a payload of the wrong shape, or state that does not
+        match this config's stateful components.
+        """
+        payload = read_state_file(
+            path, kind="pipeline", max_bytes=self.config.max_state_file_mb * 2**20
+        )
+        self.load_state_dict(payload, source=os.fspath(path))
+
+    def resume_state(self, path: str | os.PathLike[str]) -> bool:
+        """What a trainer resuming from a checkpoint calls: :meth:`load_state`, where a missing
+        file means that no stateful component has its state.
+
+        Returns True when state was loaded, False when there was no file and nothing needs one.
+        A missing file with stateful components is a :class:`StateError`, or, with
+        ``allow_partial_state``, a warning per component and False.
+        """
+        if os.path.lexists(path):
+            self.load_state(path)
+            return True
+        comps = self.stateful_components
+        if not comps:
+            return False
+        if not self.config.allow_partial_state:
+            raise StateError(
+                f"resuming: there is no state file {os.fspath(path)}, so the stateful "
+                f"components {[c.name for c in comps]} would silently start empty; resume from "
+                "a checkpoint saved with them, or set allow_partial_state: true in the config "
+                "to start them empty"
+            )
+        for c in comps:
+            logger.warning(
+                "rewardkit: no state file %s; %r (%s) starts empty (allow_partial_state)",
+                os.fspath(path),
+                c.name,
+                c.type,
+            )
+        return False
 
     # ------------------------------------------------------------------ scoring
 
@@ -224,6 +388,8 @@ class RewardPipeline:
         """
         try:
             return self._checked(comp, comp.score(rollouts, context), len(rollouts))
+        except EngineClosedError:
+            raise  # the pipeline's lifecycle, not the reward's failure
         except Exception as exc:
             return self._failed(comp, len(rollouts), exc)
 
@@ -233,6 +399,8 @@ class RewardPipeline:
         """Async :meth:`score_reward`."""
         try:
             return self._checked(comp, await comp.ascore(rollouts, context), len(rollouts))
+        except EngineClosedError:
+            raise  # the pipeline's lifecycle, not the reward's failure
         except Exception as exc:
             return self._failed(comp, len(rollouts), exc)
 

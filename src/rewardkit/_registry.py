@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import difflib
 import importlib
+import logging
 import os
+import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
@@ -34,6 +36,8 @@ __all__ = [
     "did_you_mean",
     "get_registry",
 ]
+
+logger = logging.getLogger(__name__)
 
 #: Environment variable with comma-separated plugin names to block (built-ins included).
 DISABLE_ENV_VAR = "REWARDKIT_DISABLE_PLUGINS"
@@ -81,6 +85,9 @@ class ComponentRegistry:
         in-process plugin objects (modules or instances with hook implementations), as pytest's
         ``plugins=`` argument does - handy for tests and notebooks."""
         self.disabled: frozenset[str] = frozenset(disabled)
+        #: Every plugin name this registry could have loaded: built-ins, entry points (blocked
+        #: ones included) and in-process plugins; a blocked name outside it matches nothing.
+        self.known_plugin_names: frozenset[str] = frozenset()
         self.plugin_manager = pluggy.PluginManager(hookspecs.PROJECT_NAME)
         self.plugin_manager.add_hookspecs(hookspecs)
         for name in self.disabled:
@@ -89,8 +96,10 @@ class ComponentRegistry:
             if modname not in self.disabled:
                 self.plugin_manager.register(importlib.import_module(modname), name=modname)
         self._load_entry_points()
+        known = set(self.known_plugin_names) | set(BUILTIN_PLUGINS)
         for plugin in plugins:
-            self.plugin_manager.register(plugin)
+            known.add(self.plugin_manager.register(plugin) or "")
+        self.known_plugin_names = frozenset(known - {""})
         self._components: Mapping[str, ComponentInfo] = MappingProxyType(self._collect())
 
     def _load_entry_points(self) -> None:
@@ -100,7 +109,9 @@ class ComponentRegistry:
         from importlib.metadata import entry_points  # lazily: ~15 ms of `import rewardkit`
 
         by_name: dict[str, EntryPoint] = {}
-        for ep in entry_points(group=hookspecs.ENTRY_POINT_GROUP):
+        eps = list(entry_points(group=hookspecs.ENTRY_POINT_GROUP))
+        self.known_plugin_names = frozenset(ep.name for ep in eps)
+        for ep in eps:
             if ep.name in self.disabled:  # blocked: neither imported nor ambiguous
                 continue
             first = by_name.get(ep.name)
@@ -202,6 +213,45 @@ def _cached_registry(disabled: frozenset[str]) -> ComponentRegistry:
     return ComponentRegistry(disabled)
 
 
+_warned_unknown: set[tuple[str, frozenset[str]]] = set()
+_warned_lock = threading.Lock()
+
+
+def _warn_unknown(where: str, names: frozenset[str], registry: ComponentRegistry) -> None:
+    """Warn (once per source and set of names) that blocking names matched no plugin."""
+    unknown = names - registry.known_plugin_names
+    if not unknown:
+        return
+    with _warned_lock:
+        if (where, unknown) in _warned_unknown:
+            return
+        _warned_unknown.add((where, unknown))
+    known = sorted(registry.known_plugin_names)
+    hints = "".join(
+        f" ({name!r}{did_you_mean(name, known).removesuffix('.')})"
+        for name in sorted(unknown)
+        if closest_match(name, known)
+    )
+    logger.warning(
+        "rewardkit: %s names no installed plugin: %s, so nothing is blocked for %s%s. Known "
+        "plugins: %s.",
+        where,
+        ", ".join(repr(n) for n in sorted(unknown)),
+        "it" if len(unknown) == 1 else "them",
+        hints,
+        ", ".join(known),
+    )
+
+
 def get_registry(disable: Iterable[str] = ()) -> ComponentRegistry:
-    """The registry with the given plugins and those in ``REWARDKIT_DISABLE_PLUGINS`` blocked."""
-    return _cached_registry(frozenset(disable) | _disabled_from_env())
+    """The registry with the given plugins and those in ``REWARDKIT_DISABLE_PLUGINS`` blocked.
+
+    A blocked name that matches no installed plugin (a typo would otherwise block nothing
+    without a word) is logged as a warning once, with the known plugin names.
+    """
+    from_config = frozenset(disable)
+    from_env = _disabled_from_env()
+    registry = _cached_registry(from_config | from_env)
+    _warn_unknown(DISABLE_ENV_VAR, from_env, registry)
+    _warn_unknown("plugins.disable", from_config, registry)
+    return registry

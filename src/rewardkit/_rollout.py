@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import math
+import numbers
 from collections.abc import Hashable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
@@ -137,6 +139,36 @@ def prompt_hash(prompt: Any) -> str:
     ).hexdigest()
 
 
+def checked_logprobs(values: Any) -> tuple[float, ...]:
+    """``values`` as a tuple of finite floats: a rollout's per-token log-probabilities.
+
+    Accepts any sequence of real numbers (lists, tuples, numpy arrays, 1-d tensors via
+    ``tolist``); anything else, or a NaN or infinite value, raises :class:`BatchError`.
+    """
+    tolist = getattr(values, "tolist", None)
+    if callable(tolist) and not isinstance(values, (list, tuple)):
+        values = tolist()
+    if (
+        isinstance(values, (list, tuple))
+        and all(type(v) is float for v in values)
+        and all(map(math.isfinite, values))
+    ):
+        return tuple(values)  # the common case (``tolist()`` of a float tensor), checked fast
+    if isinstance(values, (str, bytes, Mapping)) or not isinstance(values, Sequence):
+        raise BatchError(
+            f"completion_logprobs must be a sequence of numbers, got {type(values).__name__}"
+        )
+    out = []
+    for j, v in enumerate(values):
+        if isinstance(v, bool) or not isinstance(v, numbers.Real):
+            raise BatchError(f"completion_logprobs[{j}] must be a number, got {type(v).__name__}")
+        f = float(v)
+        if not math.isfinite(f):
+            raise BatchError(f"completion_logprobs[{j}] is {f}; log-probabilities must be finite")
+        out.append(f)
+    return tuple(out)
+
+
 @dataclass(frozen=True, slots=True)
 class Rollout:
     """One sampled completion for one prompt.
@@ -144,6 +176,10 @@ class Rollout:
     ``group`` says which rollouts were sampled for the same prompt (a GRPO group); when it is
     None the prompt's content hash is used. ``reference`` is the ground truth a verifier checks
     against; ``metadata`` carries dataset columns (ids, step, data source, ...).
+    ``completion_logprobs`` optionally holds the sampling policy's log-probability of each
+    sampled completion token (natural log, one finite float per token, stored as a tuple); terms
+    that declare ``needs_logprobs`` (``unlikeliness``) read it, and a value that is not a
+    sequence of finite numbers raises :class:`BatchError`.
     """
 
     prompt: Text
@@ -151,6 +187,13 @@ class Rollout:
     group: Hashable | None = None
     reference: Any = None
     metadata: Mapping[str, Any] = field(default_factory=lambda: _EMPTY)
+    completion_logprobs: Sequence[float] | None = None
+
+    def __post_init__(self) -> None:
+        if self.completion_logprobs is not None:
+            object.__setattr__(
+                self, "completion_logprobs", checked_logprobs(self.completion_logprobs)
+            )
 
     def __repr__(self) -> str:
         text = self.completion_text
@@ -178,6 +221,15 @@ class Rollout:
     def group_key(self) -> Hashable:
         """The group this rollout belongs to: ``group`` or, when unset, the prompt's hash."""
         return self.group if self.group is not None else self.prompt_key
+
+    @property
+    def mean_logprob(self) -> float | None:
+        """The mean of ``completion_logprobs`` (None without them; 0.0 for an empty completion,
+        as the unlikeliness reference's ``masked_mean`` gives)."""
+        lps = self.completion_logprobs
+        if lps is None:
+            return None
+        return math.fsum(lps) / len(lps) if lps else 0.0
 
 
 class Batch(Sequence[Rollout]):
@@ -220,6 +272,7 @@ class Batch(Sequence[Rollout]):
         references: Sequence[Any] | None = None,
         groups: Sequence[Hashable] | None = None,
         metadata: Mapping[str, Sequence[Any]] | None = None,
+        completion_logprobs: Sequence[Sequence[float] | None] | None = None,
     ) -> Batch:
         """Build a batch from parallel columns, checking that every column has one value per rollout."""
         n = len(completions)
@@ -227,6 +280,7 @@ class Batch(Sequence[Rollout]):
             "prompts": prompts,
             "references": references,
             "groups": groups,
+            "completion_logprobs": completion_logprobs,
         }
         columns.update({f"metadata[{k!r}]": v for k, v in (metadata or {}).items()})
         for col, values in columns.items():
@@ -243,6 +297,9 @@ class Batch(Sequence[Rollout]):
                     metadata=MappingProxyType({k: v[i] for k, v in meta_cols.items()})
                     if meta_cols
                     else _EMPTY,
+                    completion_logprobs=None
+                    if completion_logprobs is None
+                    else completion_logprobs[i],
                 )
                 for i in range(n)
             ]

@@ -209,4 +209,5 @@ def test_validate_catches_an_unknown_code_sandbox(tmp_path: Path) -> None:
     cfg.write_text("rewards: [{type: code, sandbox: nosuch}]\n")
     code, out, err = _run("validate", str(cfg))
     assert code != 0, out
-    assert "rewards[0].sandbox: unknown sandbox 'nosuch'. Registered sandboxes: local." in err
+    known = "Registered sandboxes: auto, bwrap, local."
+    assert f"rewards[0].sandbox: unknown sandbox 'nosuch'. {known}" in err

@@ -137,8 +137,11 @@ def test_messages_end_their_sentences_before_a_listing(registry: ComponentRegist
 @pytest.mark.parametrize(
     ("sandbox", "expected"),
     [
-        ("nosuch", "unknown sandbox 'nosuch'. Registered sandboxes: local."),
-        ("locl", "unknown sandbox 'locl'; did you mean 'local'? Registered sandboxes: local."),
+        ("nosuch", "unknown sandbox 'nosuch'. Registered sandboxes: auto, bwrap, local."),
+        (
+            "locl",
+            "unknown sandbox 'locl'; did you mean 'local'? Registered sandboxes: auto, bwrap, local.",
+        ),
     ],
 )
 def test_unknown_code_sandbox_is_a_config_error(sandbox: str, expected: str) -> None:
@@ -148,3 +151,105 @@ def test_unknown_code_sandbox_is_a_config_error(sandbox: str, expected: str) -> 
     assert d.location == "rewards[0].sandbox"
     assert d.message == expected
     assert parse_config({"rewards": [{"type": "code", "sandbox": "local"}]}).rewards[0].sandbox
+
+
+# ---------------------------------------------------------------------------- YAML aliases
+
+#: A 676-byte "billion laughs": nine levels of nine aliases, 9**9 (~387 million) strings once
+#: expanded, inside the code verifier's free-form sandbox_options.
+BILLION_LAUGHS = """\
+rewards:
+  - type: code
+    sandbox_options:
+      a: &a ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]
+      b: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]
+      c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b]
+      d: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c]
+      e: &e [*d, *d, *d, *d, *d, *d, *d, *d, *d]
+      f: &f [*e, *e, *e, *e, *e, *e, *e, *e, *e]
+      g: &g [*f, *f, *f, *f, *f, *f, *f, *f, *f]
+      h: &h [*g, *g, *g, *g, *g, *g, *g, *g, *g]
+      i: &i [*h, *h, *h, *h, *h, *h, *h, *h, *h]
+"""
+
+
+def test_yaml_billion_laughs_fails_validate_and_pipeline_build(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from rewardkit.cli import cli
+
+    path = tmp_path / "bomb.yaml"
+    path.write_text(BILLION_LAUGHS)
+    assert len(path.read_bytes()) < 700
+    result = CliRunner().invoke(cli, ["validate", str(path)])
+    assert result.exit_code == 2, result.output
+    assert "expands to more than 100,000 nodes" in result.output
+    assert "bomb.yaml" in result.output
+    with pytest.raises(ConfigError, match="billion laughs"):
+        rewardkit.RewardPipeline.from_config(path)
+
+
+def test_yaml_alias_that_contains_itself_is_a_config_error(tmp_path: Path) -> None:
+    path = tmp_path / "loop.yaml"
+    path.write_text("rewards:\n  - type: code\n    sandbox_options: {x: &x [1, *x]}\n")
+    with pytest.raises(ConfigError, match="contains itself"):
+        load_config(path)
+
+
+def test_yaml_anchors_of_ordinary_size_still_work(tmp_path: Path) -> None:
+    path = tmp_path / "anchors.yaml"
+    path.write_text(
+        "engine: {workers: 1}\n"
+        "rewards:\n"
+        "  - &m {type: math, name: m1, timeout_s: 1.5}\n"
+        "  - {<<: *m, name: m2}\n"
+    )
+    cfg = load_config(path)
+    assert [(e.name, e.timeout_s) for e in cfg.rewards] == [("m1", 1.5), ("m2", 1.5)]
+
+
+def test_toml_config_nested_too_deeply_is_a_config_error(tmp_path: Path) -> None:
+    path = tmp_path / "deep.toml"
+    path.write_text("a = " + "[" * 50_000 + "]" * 50_000 + "\n")
+    with pytest.raises(ConfigError, match="nests too deeply"):
+        load_config(path)
+
+
+@pytest.mark.parametrize(
+    ("entry", "message"),
+    [
+        ("{type: exact, weight: .nan}", "weight: Input should be a finite number"),
+        ("{type: exact, weight: .inf}", "weight: Input should be a finite number"),
+        (
+            "{type: code, sandbox: local, sandbox_options: {when: 2024-01-01}}",
+            "sandbox_options: options must be JSON values",
+        ),
+        (
+            "{type: code, sandbox: local, sandbox_options: {x: !!binary aGVsbG8=}}",
+            "sandbox_options: options must be JSON values",
+        ),
+        (
+            "{type: code, sandbox: local, sandbox_options: {bogus: 1}}",
+            "unexpected keyword argument 'bogus'",
+        ),
+    ],
+)
+def test_validate_rejects_what_the_pipeline_cannot_use(
+    tmp_path: Path, entry: str, message: str
+) -> None:
+    """Each passed `validate`, then a NaN weight made every reward NaN, a YAML date or !!binary
+    in sandbox_options made building the pipeline raise TypeError, and an unknown sandbox option
+    failed every code test with outcome 'error'."""
+    path = tmp_path / "c.yaml"
+    path.write_text(f"engine: {{workers: 1}}\nrewards:\n  - {entry}\n")
+    with pytest.raises(ConfigError, match=message):
+        load_config(path)
+    with pytest.raises(ConfigError, match=message):
+        rewardkit.RewardPipeline.from_config(path)
+
+
+def test_json_config_nested_too_deeply_is_a_config_error(tmp_path: Path) -> None:
+    path = tmp_path / "deep.json"
+    path.write_text('{"rewards": ' + "[" * 100_000 + "]" * 100_000 + "}")
+    with pytest.raises(ConfigError, match="nests too deeply"):
+        load_config(path)

@@ -8,9 +8,14 @@ import pytest
 from rewardkit import (
     BatchError,
     ComponentRegistry,
+    EngineClosedError,
+    EngineConfig,
+    ExecutionEngine,
     Outcome,
     RewardPipeline,
+    RewardResult,
     Rollout,
+    ScoringContext,
     StateError,
     parse_config,
 )
@@ -131,3 +136,48 @@ def test_state_round_trip(tmp_path: Path, registry: ComponentRegistry) -> None:
     (tmp_path / "foreign.json").write_text('{"hello": 1}')
     with pytest.raises(StateError, match="not a rewardkit state file"):
         q.load_state(tmp_path / "foreign.json")
+
+
+# ------------------------------------------------------------------ after close()
+
+
+def test_score_after_close_raises_instead_of_starting_new_workers() -> None:
+    p = RewardPipeline({"rewards": [{"type": "math"}], "engine": {"workers": 1}})
+    # Symbolic equality: sympy, in a worker process.
+    rollouts = [Rollout("q", "\\boxed{x^2-1}", reference="(x-1)(x+1)")]
+    assert p.score(rollouts).rewards == [1.0]
+    engine = p.engine
+    assert engine.worker_pids()
+    p.close()
+    assert engine.closed and engine.worker_pids() == []
+    with pytest.raises(EngineClosedError, match="closed"):
+        p.score(rollouts)
+    with pytest.raises(EngineClosedError, match="closed"):
+        asyncio.run(p.ascore(rollouts))
+    with pytest.raises(EngineClosedError):
+        p.engine  # noqa: B018 - the property is what would start the workers
+    assert p._engine is None  # no new engine was built
+    p.close()  # idempotent
+
+
+def test_a_reward_meeting_a_closed_engine_raises_rather_than_scoring_errors() -> None:
+    # An adapter that kept the engine and scores after close: the lifecycle error surfaces; it
+    # is not turned into error outcomes as a reward's own failure would be.
+    p = RewardPipeline({"rewards": [{"type": "math"}], "engine": {"workers": 1}})
+    ctx = ScoringContext(engine=p.engine)
+    p.close()
+    rollouts = [Rollout("q", "\\boxed{x^2-1}", reference="(x-1)(x+1)")]
+    with pytest.raises(EngineClosedError):
+        p.score_reward(p.rewards[0], rollouts, ctx)
+    with pytest.raises(EngineClosedError):
+        asyncio.run(p.ascore_reward(p.rewards[0], rollouts, ctx))
+
+
+def test_engine_map_and_amap_after_close_raise() -> None:
+    engine = ExecutionEngine(EngineConfig(workers=1))
+    engine.close()
+    with pytest.raises(EngineClosedError):
+        engine.map(RewardResult.correct, [1.0])
+    with pytest.raises(EngineClosedError):
+        asyncio.run(engine.amap(RewardResult.correct, [1.0]))
+    assert engine.worker_pids() == []

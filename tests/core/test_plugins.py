@@ -161,3 +161,33 @@ def test_entry_point_named_like_a_builtin_plugin_fails(tmp_path: Path) -> None:
     assert result.returncode != 0
     assert "'rewardkit.shaping'" in result.stderr and "'rewardkit_usurper'" in result.stderr
     assert "built-in plugin" in result.stderr
+
+
+def test_unknown_names_in_the_disable_variable_warn_once_with_the_known_ones() -> None:
+    result = _run_cli(["components"], REWARDKIT_DISABLE_PLUGINS="rewardkit.shapng, nosuch")
+    assert result.returncode == 0, result.stderr
+    warnings = [line for line in result.stderr.splitlines() if "names no installed plugin" in line]
+    assert len(warnings) == 1, result.stderr
+    (warning,) = warnings
+    assert warning.startswith("rewardkit: REWARDKIT_DISABLE_PLUGINS names no installed plugin")
+    assert "'nosuch'" in warning and "'rewardkit.shapng'" in warning
+    assert "did you mean 'rewardkit.shaping'?" in warning
+    known = warning.split("Known plugins: ")[1]
+    assert all(name in known for name in (*BUILTIN_PLUGINS, "example"))
+    # The typo blocked nothing: the shaping terms are still listed.
+    assert "ucb_exploration" in result.stdout
+    quiet = _run_cli(["components"], REWARDKIT_DISABLE_PLUGINS="example")
+    assert "names no installed plugin" not in quiet.stderr
+
+
+def test_unknown_disable_names_warn_once_per_process(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setenv("REWARDKIT_DISABLE_PLUGINS", "no_such_plugin_for_this_test")
+    with caplog.at_level("WARNING", logger="rewardkit._registry"):
+        get_registry()
+        get_registry()
+        parse_config({"plugins": {"disable": ["also_unknown_here"]}})
+    messages = [r.getMessage() for r in caplog.records]
+    assert sum("'no_such_plugin_for_this_test'" in m for m in messages) == 1
+    assert sum("plugins.disable" in m and "'also_unknown_here'" in m for m in messages) == 1

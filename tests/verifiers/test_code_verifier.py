@@ -135,15 +135,16 @@ def test_same_program_in_a_collapsed_group_runs_once(
     context: ScoringContext, tmp_path: Any
 ) -> None:
     runs = tmp_path / "runs.txt"
-    # Not a security boundary: the program can write outside its directory, which counts runs.
+    # The local sandbox is no security boundary: the program can write outside its directory,
+    # which counts runs (bwrap's programs cannot: that is tested in test_sandbox_isolation.py).
     code = _block(f"open({str(runs)!r}, 'a').write('run\\n')\nprint('x')")
-    results = _score(context, [(code, {"inputs": ["1"], "outputs": ["x"]})] * 6)
+    results = _score(context, [(code, {"inputs": ["1"], "outputs": ["x"]})] * 6, sandbox="local")
     assert all(r.outcome is Outcome.CORRECT for r in results)
     assert runs.read_text().count("run") == 1
     # The assert harness's per-run nonce is made in the worker, outside the cache key.
     runs.unlink()
     code = _block(f"open({str(runs)!r}, 'a').write('run\\n')\ndef f():\n    return 1")
-    results = _score(context, [(code, "assert f() == 1")] * 6)
+    results = _score(context, [(code, "assert f() == 1")] * 6, sandbox="local")
     assert all(r.outcome is Outcome.CORRECT for r in results)
     assert runs.read_text().count("run") == 1
 
@@ -228,16 +229,17 @@ class _RecordingSandbox(LocalSubprocessSandbox):
         return super().run(request)
 
 
-def test_the_nonce_is_fresh_per_run_and_not_in_the_program_text() -> None:
+def test_the_nonce_is_fresh_per_run_and_neither_it_nor_the_test_is_in_the_program_text() -> None:
     (test,) = parse_tests("assert add(1, 2) == 3")
     request = SandboxRequest("def add(a, b):\n    return a + b\n")
     item = (_RecordingSandbox, "{}", request, test, "lines")
     assert run_code_test(item).outcome is Outcome.CORRECT
     assert run_code_test(item).outcome is Outcome.CORRECT
     first, second = _RecordingSandbox.requests[-2:]
-    nonces = [first.stdin.strip(), second.stdin.strip()]
+    nonces = [first.stdin.splitlines()[-1], second.stdin.splitlines()[-1]]
     assert nonces[0] != nonces[1] and all(len(n) == 32 for n in nonces)
     assert nonces[0] not in first.source and nonces[1] not in second.source
+    assert "add(1, 2) == 3" in first.stdin and "add(1, 2) == 3" not in first.source
     assert first.source == second.source  # the harness itself is deterministic
 
 
@@ -358,14 +360,143 @@ def test_numpy_values_limits_of_the_plain_value_check(context: ScoringContext) -
             "import numpy as np\n\ndef mean(xs):\n    return np.mean(xs)\n",
             "assert mean([1, 2]) == 1.5",
         ),
-        # Two arrays: neither side is plain, so the arrays compare themselves.
+        # An array stays in the program's process; .tolist() brings plain values over.
+        (
+            "import numpy as np\n\ndef double(xs):\n    return np.asarray(xs) * 2\n",
+            "assert double([1, 2]).tolist() == [2, 4]",
+        ),
+        # An array or numpy int against a plain value is refused (documented limit) ...
+        ("import numpy as np\n\ndef f():\n    return np.int64(3)\n", "assert f() == 3"),
+        # ... and so is an array against an array the test made: nothing crosses but plain data.
         (
             "import numpy as np\n\ndef double(xs):\n    return np.asarray(xs) * 2\n",
             "import numpy as np\nassert (double([1, 2]) == np.array([2, 4])).all()",
         ),
-        # An array or numpy int against a plain value is refused (documented limit).
-        ("import numpy as np\n\ndef f():\n    return np.int64(3)\n", "assert f() == 3"),
     ]
     results = _score(context, [(_block(p), t) for p, t in programs])
-    assert [r.outcome for r in results] == [Outcome.CORRECT, Outcome.CORRECT, Outcome.INCORRECT]
+    assert [r.outcome for r in results] == [
+        Outcome.CORRECT,
+        Outcome.CORRECT,
+        Outcome.INCORRECT,
+        Outcome.INCORRECT,
+    ]
     assert "value of type int64 is not a plain built-in" in results[2].reason
+    assert "value of type ndarray is not a plain built-in" in results[3].reason
+
+
+# Each program below is wrong, and each forged a pass when the test ran in the program's own
+# process (its namespace, builtins and modules): the test now runs in a separate judge process.
+FORGERIES = {
+    "rebinding the comparison checker found in globals()": (
+        # Right for the first input only; on its first call it replaced the checker that the
+        # generator looks up again for every later comparison.
+        "def f(x):\n"
+        "    g = globals()\n"
+        "    for k in list(g):\n"
+        "        if k.startswith('_rewardkit_compare_'):\n"
+        "            g[k] = lambda *a: True\n"
+        "    return x\n",
+        "assert all(f(x) == y for x, y in [(1, 1), (2, 4), (3, 9)])\n",
+    ),
+    "shadowing all": (
+        "all = lambda *a: True\n\ndef add(a, b):\n    return 0\n",
+        "assert all(add(a, b) == a + b for a, b in [(1, 2), (2, 5)])\n",
+    ),
+    "shadowing sorted": (
+        "sorted = lambda *a, **k: [1, 2, 3]\n\ndef sort_list(xs):\n    return []\n",
+        "assert sorted(sort_list([3, 1, 2])) == [1, 2, 3]\n",
+    ),
+    "patching builtins.abs": (
+        "import builtins\nbuiltins.abs = lambda x: 0\n\ndef root(x):\n    return 0.0\n",
+        "assert abs(root(2) - 1.41421356) < 1e-6\n",
+    ),
+    "patching math.isclose": (
+        "import math\nmath.isclose = lambda *a, **k: True\n\ndef root(x):\n    return 0.0\n",
+        "import math\nassert math.isclose(root(4), 2)\n",
+    ),
+    "reading the expected value out of the harness": (
+        "import gc, re, sys\n\n"
+        "def answer():\n"
+        "    texts = [open(sys.argv[0]).read()]\n"
+        "    texts += [o for o in gc.get_objects() if isinstance(o, str)]\n"
+        "    for text in texts:\n"
+        "        m = re.search('answer\\(\\) == (\\d+)', text)\n"
+        "        if m and m.group(1) != '4':\n"
+        "            return int(m.group(1))\n"
+        "    return 0\n",
+        "assert answer() == 31337\n",
+    ),
+    # Found by the review after the two-process harness: an operator or `in` on a program object
+    # sent the test's expected value to the program, which picked the answer.
+    "an object whose arithmetic sees the expected value": (
+        "class Zero:\n    def __sub__(self, other):\n        return 0.0\n\n"
+        "    __rsub__ = __mod__ = __sub__\n\ndef root(x):\n    return Zero()\n",
+        "assert abs(root(2) - 1.41421356) < 1e-6 and abs(1.41421356 - root(2)) < 1e-6\n"
+        "assert root(2) % 7 == 0\n",
+    ),
+    "an object that contains everything": (
+        "class All:\n    def __contains__(self, item):\n        return True\n\n"
+        "def words(text):\n    return All()\n",
+        "assert 'needle' in words('hay')\n",
+    ),
+    "StopIteration ending the test's map()": (
+        "def is_prime(n):\n    raise StopIteration\n",
+        "assert all(map(is_prime, [2, 3, 4, 5]))\n",
+    ),
+}
+
+
+def test_forged_passes_through_the_programs_own_process_fail(context: ScoringContext) -> None:
+    results = _score(context, [(_block(p), t) for p, t in FORGERIES.values()])
+    forged = {name: r for name, r in zip(FORGERIES, results) if r.outcome is Outcome.CORRECT}
+    assert not forged, forged
+    assert all(r.outcome is Outcome.INCORRECT for r in results), results
+    # The same tricks change nothing for a correct program: the judge's builtins are its own.
+    honest = (
+        "import builtins, math\nbuiltins.abs = lambda x: 0\nmath.isclose = lambda *a, **k: False\n"
+        "all = lambda *a: False\n\ndef root(x):\n    return x ** 0.5\n"
+    )
+    tests = (
+        "import math\nassert math.isclose(root(4), 2)\nassert abs(root(2) - 1.41421356) < 1e-6\n"
+    )
+    tests += "assert all(root(x * x) == x for x in range(5))\n"
+    (result,) = _score(context, [(_block(honest), tests)])
+    assert result.outcome is Outcome.CORRECT, result
+
+
+CROSSING = {
+    "program objects compared with each other": (
+        "class P:\n    def __init__(self, x):\n        self.x = x\n\n"
+        "    def __eq__(self, other):\n        return isinstance(other, P) and self.x == other.x\n\n"
+        "    def __hash__(self):\n        return hash(self.x)\n\n"
+        "def make(x):\n    return P(x)\n",
+        "assert make(1) == P(1) and make(1) != P(2) and make(1).x == 1\n"
+        "assert len({make(1), make(1)}) == 1\n",
+    ),
+    "a callable the test passes": (
+        "def apply(f, xs):\n    return sorted(xs, key=f)\n",
+        "assert apply(lambda x: -x, [1, 3, 2]) == [3, 2, 1]\n",
+    ),
+    "the program's exceptions": (
+        "class Bad(ValueError):\n    pass\n\ndef check(x):\n    if x < 0:\n"
+        "        raise Bad('negative')\n    return x\n",
+        "try:\n    check(-1)\nexcept ValueError as exc:\n    assert 'negative' in str(exc)\n"
+        "else:\n    raise AssertionError('no error')\nassert check(2) == 2\n",
+    ),
+    "iterators, big ints, bytes and sets": (
+        "def gen(n):\n    yield from range(n)\n\n"
+        "def big():\n    return 3 ** 5000, b'\\x00\\xff', {1, 2}, frozenset({3}), 1 + 2j\n",
+        "assert list(gen(3)) == [0, 1, 2] and 2 in gen(3)\n"
+        "assert big() == (3 ** 5000, b'\\x00\\xff', {1, 2}, frozenset({3}), 1 + 2j)\n",
+    ),
+    "import solution": (
+        "def add(a, b):\n    return a + b\n",
+        "from solution import add as plus\nimport solution\nassert plus(1, 2) == solution.add(1, 2) == 3\n",
+    ),
+}
+
+
+def test_values_and_objects_cross_between_program_and_judge(context: ScoringContext) -> None:
+    results = _score(context, [(_block(p), t) for p, t in CROSSING.values()])
+    failed = {name: r for name, r in zip(CROSSING, results) if r.outcome is not Outcome.CORRECT}
+    assert not failed, failed

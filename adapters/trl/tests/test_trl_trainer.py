@@ -86,6 +86,14 @@ def test_grpo_run_logs_every_component_and_the_mask(
     for entry in diversity:
         assert 1.0 <= entry["rewardkit/diversity/distinct"] <= 4.0
         assert 0.0 <= entry["rewardkit/diversity/frac_solved_groups"] <= 1.0
+        # The history split is logged too; a prompt solved in this batch is ever solved.
+        ever = entry["rewardkit/diversity/frac_ever_solved_groups"]
+        assert entry["rewardkit/diversity/frac_solved_groups"] <= ever <= 1.0
+        split = {
+            "rewardkit/diversity/distinct_ever_solved",
+            "rewardkit/diversity/distinct_never_solved",
+        }
+        assert split & set(entry)
     assert any(k.startswith("rewardkit/token_mask/") for k in keys), sorted(keys)
     # Groups are whole: every rollout's group has num_generations members.
     sizes = [
@@ -127,7 +135,8 @@ def test_checkpoint_keeps_ucb_counts_and_resume_restores_them(
     first.train()
     saved = first.rewardkit_pipeline.state_dict()
     empty = RewardPipeline(config).state_dict()
-    assert list(saved) == ["ucb"] and saved != empty
+    # UCB counts and answer_diversity's solved prompts (its history split).
+    assert list(saved) == ["ucb", "diversity"] and saved != empty
     checkpoint = tmp_path / "checkpoint-2"
     doc = json.loads((checkpoint / STATE_FILENAME).read_text())
     assert doc["payload"] == saved
@@ -280,3 +289,46 @@ def test_failed_rollouts_as_zero_or_none_in_a_real_trainer(
             # TRL: every function returned None for every row, so no row has a reward; TRL logs
             # None for a metric without a finite value.
             assert entry["rewards/buggy/mean"] is None and entry["reward"] is None
+
+
+def test_resume_with_a_renamed_stateful_term_is_a_state_error(
+    tiny_model_and_tokenizer: Any, tiny_prompts: Any, tmp_path: Path, caplog: Any
+) -> None:
+    """Through the resume hook Trainer calls (``_load_optimizer_and_scheduler``): UCB state
+    saved as 'explore' does not silently load nothing into a term now named 'ucb_exploration'."""
+    from rewardkit import StateError
+
+    def config(name: str | None, **top: Any) -> Any:
+        ucb: dict[str, Any] = {"type": "ucb_exploration", "answer_from": "kind"}
+        if name:
+            ucb["name"] = name
+        return probe_config(
+            {"rewards": [{"type": "digit_class_probe", "name": "kind"}], "shaping": [ucb], **top}
+        )
+
+    saving = grpo_trainer(tiny_model_and_tokenizer, tiny_prompts, tmp_path, config("explore"))
+    checkpoint = tmp_path / "checkpoint-1"
+    saving.rewardkit_pipeline.score(Batch.from_columns(["q", "q"], ["1", "a"], groups=[0, 0]))
+    assert saving.save_rewardkit_state(checkpoint) == checkpoint / STATE_FILENAME
+    saved = saving.rewardkit_pipeline.state_dict()
+
+    renamed = grpo_trainer(tiny_model_and_tokenizer, tiny_prompts, tmp_path, config(None))
+    with pytest.raises(StateError, match=r"'ucb_exploration'.*\(missing\).*'explore'"):
+        renamed._load_optimizer_and_scheduler(str(checkpoint))
+    with pytest.raises(StateError, match="unexpected"):
+        renamed.load_rewardkit_state(checkpoint)
+    # A checkpoint without any rewardkit state is no silent reset either.
+    with pytest.raises(StateError, match="no state file"):
+        renamed.load_rewardkit_state(tmp_path)
+
+    lenient = grpo_trainer(
+        tiny_model_and_tokenizer,
+        tiny_prompts,
+        tmp_path,
+        config("explore", allow_partial_state=True),
+    )
+    with caplog.at_level("WARNING"):
+        assert lenient.load_rewardkit_state(tmp_path) is False
+    assert any("'explore' (ucb_exploration) starts empty" in r.getMessage() for r in caplog.records)
+    lenient._load_optimizer_and_scheduler(str(checkpoint))
+    assert lenient.rewardkit_pipeline.state_dict() == saved

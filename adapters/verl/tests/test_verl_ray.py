@@ -214,6 +214,10 @@ def test_trainer_shapes_and_masks_a_transfer_queue_batch(ray_session: Any, token
         assert metrics["rewardkit/acc/frac_correct"] == pytest.approx(5 / 8)
         # The diagnostic saw verl's groups (uid), without the padding row: 3 and 2 answers.
         assert metrics["rewardkit/diversity/distinct"] == pytest.approx(2.5)
+        # Its history split reaches verl's metrics too: both prompts are solved, so ever solved.
+        assert metrics["rewardkit/diversity/distinct_ever_solved"] == pytest.approx(2.5)
+        assert metrics["rewardkit/diversity/frac_ever_solved_groups"] == 1.0
+        assert "rewardkit/diversity/distinct_never_solved" not in metrics
 
         # verl's GRPO on the shaped scores, then the mask: kept tokens are the top half of the
         # batch's valid-token entropies (k = ceil(0.5 * N)); dropped tokens get 0.

@@ -243,6 +243,46 @@ def _trainer_with_stand_ins(config: Any, root: Path) -> Any:
     return trainer
 
 
+def test_answer_history_round_trips_through_a_verl_checkpoint_folder(tmp_path: Path) -> None:
+    """answer_diversity's solved-prompt history is saved in the step folder with the rest of the
+    state; resumed, the same batch gives the same ever/never-solved metrics, fresh it does not."""
+    settings = _settings(
+        {
+            "rewards": [{"type": "math", "name": "acc"}],
+            "diagnostics": [{"type": "answer_diversity", "name": "div", "answer_from": "acc"}],
+            "engine": {"workers": 1},
+        }
+    )
+    config = generated_trainer_config()
+    config.trainer.default_local_dir = str(tmp_path / "ckpt")
+
+    def step(shaper: BatchShaper, groups: dict[str, tuple[Any, list[str]]], n: int) -> dict:
+        keys, rollouts = [], []
+        for uid, (prompt, answers) in groups.items():
+            for i, a in enumerate(answers):
+                keys.append(f"{uid}_{i}_0")
+                rollouts.append(_rollout(prompt, a, uid))
+        infos = _scored_infos(shaper.settings, rollouts)
+        return shaper.shape_rows(keys=keys, rollouts=rollouts, infos=infos, step=n).metrics
+
+    first = BatchShaper(settings)
+    # Step 1 (reference "a"): PROMPT solved, OTHER not.
+    step(first, {"u1": (PROMPT, ["a", "b"]), "u2": (OTHER, ["c", "d", "e"])}, 1)
+    save_state(first.pipeline, step_folder(config, 1))
+    # Step 2, new uids: PROMPT is missed now, but it was solved at step 1.
+    batch2 = {"v1": (PROMPT, ["b", "c"]), "v2": (OTHER, ["c"])}
+    continued = step(first, batch2, 2)
+    assert continued["rewardkit/div/distinct_unsolved"] == pytest.approx(1.5)
+    assert continued["rewardkit/div/distinct_ever_solved"] == pytest.approx(2)
+    assert continued["rewardkit/div/distinct_never_solved"] == pytest.approx(1)
+
+    resumed = BatchShaper(settings)
+    assert load_state(resumed.pipeline, step_folder(config, 1)) is True
+    assert step(resumed, batch2, 2) == continued
+    fresh = step(BatchShaper(settings), batch2, 2)
+    assert fresh["rewardkit/div/distinct_never_solved"] == pytest.approx(1.5)
+
+
 def test_trainer_checkpoint_overrides_order_and_resume(tmp_path: Path) -> None:
     """The real RewardKitPPOTrainer._save_checkpoint/_load_checkpoint around verl's real
     PPOTrainer methods (worker group stood in): state saved before verl writes the tracker,
@@ -288,3 +328,43 @@ def test_trainer_checkpoint_overrides_order_and_resume(tmp_path: Path) -> None:
     fresh._load_checkpoint()
     assert fresh.global_steps == 0 and fresh.actor_rollout_wg.events == []
     assert fresh.rewardkit.pipeline.state_dict() == empty
+
+
+def test_resume_with_a_renamed_stateful_term_is_a_state_error(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """UCB state saved as 'explore' and resumed with `name` omitted: the real trainer's
+    ``_load_checkpoint`` and ``load_state`` raise instead of logging "restored" over nothing."""
+    root = tmp_path / "ckpt"
+    named = _ucb_config(tmp_path)
+    named["shaping"][0]["name"] = "explore"
+    saving_config = generated_trainer_config(named)
+    saving_config.algorithm.adv_estimator = "grpo"
+    saving_config.trainer.default_local_dir = str(root)
+    saving_config.trainer.resume_mode = "auto"
+    first = _trainer_with_stand_ins(saving_config, root)
+    first.global_steps = 1
+    _ucb_step(first.rewardkit, ["b", "b", "a"], "uid-step1", 1)
+    first._save_checkpoint()
+
+    config = generated_trainer_config(_ucb_config(tmp_path))  # name omitted
+    config.algorithm.adv_estimator = "grpo"
+    config.trainer.default_local_dir = str(root)
+    config.trainer.resume_mode = "auto"
+    resumed = _trainer_with_stand_ins(config, root)
+    renamed = r"'ucb_exploration'.*\(missing\).*'explore'"
+    with caplog.at_level("INFO"), pytest.raises(StateError, match=renamed):
+        resumed._load_checkpoint()
+    assert not any("restored" in r.getMessage() for r in caplog.records)
+    with pytest.raises(StateError, match="unexpected"):
+        load_state(BatchShaper(_settings(_ucb_config(tmp_path))).pipeline, root / "global_step_1")
+    # A step folder without rewardkit's state file is refused too, unless partial state is
+    # allowed (then: a warning, nothing restored).
+    (root / "global_step_1" / STATE_FILENAME).unlink()
+    with pytest.raises(StateError, match="no state file"):
+        load_state(BatchShaper(_settings(named)).pipeline, root / "global_step_1")
+    lenient = BatchShaper(_settings({**named, "allow_partial_state": True}))
+    caplog.clear()
+    with caplog.at_level("WARNING"):
+        assert load_state(lenient.pipeline, root / "global_step_1") is False
+    assert any("starts empty" in r.getMessage() for r in caplog.records)

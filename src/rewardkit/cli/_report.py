@@ -3,6 +3,9 @@
 Reads rewardkit's scored JSONL (``rewardkit score`` output: input columns plus ``reward``,
 ``components`` and ``details``) or TRL's completion logs (``output_dir/completions/*.parquet``
 with ``step``, ``prompt``, ``completion``, one column per reward function, ``advantage``).
+``--training-log`` adds the token-level metrics (``rewardkit/token_entropy/*``) a run logged:
+TRL's ``trainer_state.json`` (its ``log_history``) or a JSONL of logged dicts (one per line,
+flat with a ``step`` key, or verl's file logger's ``{"step": ..., "data": {...}}``).
 """
 
 from __future__ import annotations
@@ -28,7 +31,17 @@ from rewardkit.diagnostics._math import (
     pass_at_k,
 )
 
-__all__ = ["ReportRow", "load_report_rows", "report_command", "step_metrics"]
+__all__ = [
+    "ReportRow",
+    "load_report_rows",
+    "load_token_metrics",
+    "report_command",
+    "step_metrics",
+]
+
+#: The logged metrics the token-entropy section reads (the ``token_entropy`` term's).
+TOKEN_PREFIX = "rewardkit/token_entropy/"
+_TOKEN_PLOT = ("mean", "p50", "p95", "answer_span_mean", "rest_mean")
 
 _TRL_NON_REWARD = frozenset({"step", "prompt", "completion", "advantage", "image"})
 
@@ -215,6 +228,54 @@ def load_report_rows(
     return _read_jsonl(path, answer_from=answer_from, group_key=group_key, step_key=step_key)
 
 
+def _log_records(path: Path) -> list[dict[str, Any]]:
+    """The logged dicts of a TRL ``trainer_state.json`` or a JSONL training log."""
+    text = path.read_text(encoding="utf-8")
+    if path.suffix == ".json":
+        try:
+            doc = json.loads(text)
+        except ValueError as exc:
+            raise click.ClickException(f"{path}: malformed JSON: {exc}") from None
+        history = doc.get("log_history") if isinstance(doc, dict) else None
+        if not isinstance(history, list):
+            raise click.ClickException(f"{path}: expected TRL's trainer_state.json (log_history)")
+        return [h for h in history if isinstance(h, dict)]
+    records = []
+    for lineno, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            data = json.loads(line)
+        except ValueError as exc:
+            raise click.ClickException(f"{path}:{lineno}: malformed JSON: {exc}") from None
+        if not isinstance(data, dict):
+            raise click.ClickException(f"{path}:{lineno}: expected a JSON object")
+        if isinstance(data.get("data"), dict):  # verl's FileLogger
+            data = {**data["data"], "step": data.get("step")}
+        records.append(data)
+    return records
+
+
+def load_token_metrics(path: Path, *, step_key: str = "step") -> dict[int, dict[str, float]]:
+    """Per step, the mean of each ``rewardkit/token_entropy/<name>`` number logged at that step
+    (keys without the prefix; eval entries and text values are left out)."""
+    sums: dict[int, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+    for record in _log_records(path):
+        step = _step_of(record.get(step_key))
+        if step is None:
+            continue
+        for key, value in record.items():
+            if not key.startswith(TOKEN_PREFIX) or isinstance(value, bool):
+                continue
+            if isinstance(value, (int, float)) and math.isfinite(value):
+                sums[step][key[len(TOKEN_PREFIX) :]].append(float(value))
+    return {
+        step: {k: sum(v) / len(v) for k, v in sorted(per.items())}
+        for step, per in sorted(sums.items())
+        if per
+    }
+
+
 def _mean(values: Iterable[float]) -> float:
     finite = [v for v in values if not math.isnan(v)]
     return sum(finite) / len(finite) if finite else math.nan
@@ -317,7 +378,11 @@ def _fmt(v: float) -> str:
 
 
 def _markdown(
-    source: Path, overall: dict[str, float], per_step: dict[int, dict[str, float]], plots: list[str]
+    source: Path,
+    overall: dict[str, float],
+    per_step: dict[int, dict[str, float]],
+    plots: list[str],
+    token: dict[int, dict[str, float]] | None = None,
 ) -> str:
     lines = [
         "# rewardkit report",
@@ -340,28 +405,52 @@ def _markdown(
         lines.append("|---" * (len(keys) + 1) + "|")
         for step, m in per_step.items():
             lines.append(f"| {step} | " + " | ".join(_fmt(m[k]) for k in keys) + " |")
+    if token:
+        keys = sorted({k for m in token.values() for k in m})
+        lines += [
+            "",
+            "## Token entropy",
+            "",
+            "From the training log: the `token_entropy` term's numbers (nats), averaged over the "
+            "entries logged at each step. `answer_span_mean` is the entropy of the final "
+            "answer's tokens, `rest_mean` that of the other tokens of the same completions.",
+            "",
+            "| step | " + " | ".join(keys) + " |",
+        ]
+        lines.append("|---" * (len(keys) + 1) + "|")
+        for step, m in token.items():
+            lines.append(f"| {step} | " + " | ".join(_fmt(m.get(k, math.nan)) for k in keys) + " |")
     if plots:
         lines += ["", "## Plots", ""]
         lines += [f"![{p}]({p}.png)" for p in plots]
     return "\n".join(lines) + "\n"
 
 
-def _plot(out_dir: Path, per_step: dict[int, dict[str, float]], ks: Sequence[int]) -> list[str]:
+def _plot(
+    out_dir: Path,
+    per_step: dict[int, dict[str, float]],
+    ks: Sequence[int],
+    token: dict[int, dict[str, float]] | None = None,
+) -> list[str]:
     import matplotlib
 
     matplotlib.use("Agg")  # files only; never open a window
     import matplotlib.pyplot as plt
     from matplotlib.ticker import MaxNLocator
 
-    steps = list(per_step)
     written = []
-    for name, keys in _PLOTS.items():
-        if name == "pass_at_k":
-            keys = tuple(f"pass@{k}" for k in ks)
+    plots: list[tuple[str, tuple[str, ...], dict[int, dict[str, float]]]] = [
+        (name, tuple(f"pass@{k}" for k in ks) if name == "pass_at_k" else keys, per_step)
+        for name, keys in _PLOTS.items()
+    ]
+    if token:
+        plots.append(("token_entropy", _TOKEN_PLOT, token))
+    for name, keys, table in plots:
+        steps = list(table)
         series = {
-            k: [per_step[s].get(k, math.nan) for s in steps]
+            k: [table[s].get(k, math.nan) for s in steps]
             for k in keys
-            if any(not math.isnan(per_step[s].get(k, math.nan)) for s in steps)
+            if any(not math.isnan(table[s].get(k, math.nan)) for s in steps)
         }
         if not series:
             continue
@@ -431,6 +520,13 @@ def _plot(out_dir: Path, per_step: dict[int, dict[str, float]], ks: Sequence[int
     help="Also compute embedding diversity and embedding-judge partitions (loads the "
     "sentence-embedding model).",
 )
+@click.option(
+    "--training-log",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="TRL trainer_state.json or a JSONL training log (verl's file logger): adds the "
+    "token_entropy metrics per step (table, token_entropy.png, metrics.json).",
+)
 def report_command(
     scored: Path,
     out_dir: Path,
@@ -441,6 +537,7 @@ def report_command(
     group_key: str | None,
     step_key: str,
     embeddings: bool,
+    training_log: Path | None,
 ) -> None:
     """Summarise SCORED (rewardkit scored JSONL, or TRL completions parquet file/folder)."""
     try:
@@ -473,15 +570,20 @@ def report_command(
         if r.step is not None:
             by_step[r.step].append(r)
     per_step = {s: step_metrics(by_step[s], k_values, embedder) for s in sorted(by_step)}
+    token = load_token_metrics(training_log, step_key=step_key) if training_log else {}
+    if training_log and not token:
+        click.echo(f"note: {training_log} has no {TOKEN_PREFIX}* numbers", err=True)
     out_dir.mkdir(parents=True, exist_ok=True)
-    plots = _plot(out_dir, per_step, k_values) if per_step else []
+    plots = _plot(out_dir, per_step, k_values, token) if (per_step or token) else []
     (out_dir / "report.md").write_text(
-        _markdown(scored, overall, per_step, plots), encoding="utf-8"
+        _markdown(scored, overall, per_step, plots, token), encoding="utf-8"
     )
-    doc = {
+    doc: dict[str, Any] = {
         "overall": _nan_to_none(overall),
         "steps": {str(s): _nan_to_none(m) for s, m in per_step.items()},
     }
+    if token:
+        doc["token_entropy"] = {str(s): m for s, m in token.items()}
     (out_dir / "metrics.json").write_text(json.dumps(doc, indent=1), encoding="utf-8")
     click.echo(
         f"wrote {out_dir / 'report.md'} ({len(rows)} rollouts, {len(per_step)} steps, "

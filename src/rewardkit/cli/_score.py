@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import math
 import re
-import sys
 from collections import Counter, defaultdict
 from collections.abc import Hashable, Iterator, Sequence
 from dataclasses import dataclass
@@ -19,7 +18,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from rewardkit._errors import RewardKitError
-from rewardkit._rollout import Rollout
+from rewardkit._rollout import Rollout, checked_logprobs
 
 
 class _Row:
@@ -53,6 +52,8 @@ class _Columns:
     group: str | None
     #: Rewards that need a reference, when the config is strict: a row without one is malformed.
     needs_reference: tuple[str, ...] = ()
+    #: Column with per-token completion log-probs (optional; terms such as unlikeliness read it).
+    logprobs: str = "completion_logprobs"
 
 
 def _parse_step(value: Any, column: str) -> int | None:
@@ -86,6 +87,8 @@ def _parse_row(lineno: int, line: bytes, cols: _Columns) -> _Row | None:
         data = json.loads(text)
     except ValueError as exc:
         raise _MalformedRow(f"malformed JSON row: {exc}") from None
+    except RecursionError:
+        raise _MalformedRow("malformed JSON row: nested too deeply") from None
     if not isinstance(data, dict):
         raise _MalformedRow(
             f"malformed JSON row: expected a JSON object, got {type(data).__name__}"
@@ -104,6 +107,11 @@ def _parse_row(lineno: int, line: bytes, cols: _Columns) -> _Row | None:
             "rows are scored with outcome 'error' instead"
         )
     step = _parse_step(data.get(cols.step), cols.step)
+    if data.get(cols.logprobs) is not None:
+        try:
+            checked_logprobs(data[cols.logprobs])
+        except RewardKitError as exc:
+            raise _MalformedRow(f"column {cols.logprobs!r}: {exc}") from None
     if cols.group is not None and cols.group in data:
         group: Hashable = json.dumps(data[cols.group], sort_keys=True)
     elif cols.group is None and "prompt_id" in data:
@@ -125,7 +133,10 @@ def _read_rows(
         if lineno == 1:
             line = line.removeprefix(b"\xef\xbb\xbf")  # a UTF-8 byte-order mark
         try:
-            row = _parse_row(lineno, line, cols)
+            try:
+                row = _parse_row(lineno, line, cols)
+            except RecursionError:  # a group or prompt column nested too deeply to key on
+                raise _MalformedRow("a column is nested too deeply") from None
         except _MalformedRow as exc:
             msg = f"line {lineno}: {exc}"
             if on_error == "fail":
@@ -162,6 +173,46 @@ def _at_lines(exc: Exception, rows: Sequence[_Row]) -> str:
         return text
     lines = [r.lineno for r in rows]
     return f"batch of input lines {min(lines)}-{max(lines)}: {text}"
+
+
+def _encode_row(res: dict[str, Any]) -> bytes:
+    """One output line as UTF-8. A row holding text UTF-8 cannot encode (a lone surrogate such
+    as ``"\\ud800"``, which is valid JSON) is written with ``\\u`` escapes instead, so it reads
+    back as the same string."""
+    text = json.dumps(res, ensure_ascii=False, default=str)
+    try:
+        return text.encode("utf-8") + b"\n"
+    except UnicodeEncodeError:
+        return json.dumps(res, ensure_ascii=True, default=str).encode("ascii") + b"\n"
+
+
+def _write_rows(
+    out: BinaryIO,
+    results: Sequence[dict[str, Any] | None],
+    rows: Sequence[_Row],
+    *,
+    on_error: str,
+    err: Console,
+) -> int:
+    """Write every scored row in input order; returns how many could only be written as an
+    error row (``--on-error skip``). A row that cannot be serialised stops the run with
+    ``--on-error fail``; with ``skip`` it is reported and written as ``{"rewardkit_error": ...}``
+    in its place, so the output keeps one line per input row."""
+    failed = 0
+    for res, row in zip(results, rows):
+        if res is None:
+            continue
+        try:
+            line = _encode_row(res)
+        except (ValueError, TypeError, RecursionError) as exc:
+            msg = f"line {row.lineno}: could not write the scored row: {type(exc).__name__}: {exc}"
+            if on_error == "fail":
+                raise click.ClickException(msg) from None
+            err.print(f"[yellow]error row[/] {escape(msg)}", soft_wrap=True)
+            failed += 1
+            line = _encode_row({"rewardkit_error": msg, "rewardkit_line": row.lineno})
+        out.write(line)
+    return failed
 
 
 def _batches(rows: list[_Row], batch_size: int) -> Iterator[list[int]]:
@@ -217,6 +268,13 @@ def _batches(rows: list[_Row], batch_size: int) -> Iterator[list[int]]:
     help="Column with the training step; batches split by it.",
 )
 @click.option(
+    "--logprobs-key",
+    default="completion_logprobs",
+    show_default=True,
+    help="Column with the completion's per-token log-probs (a list of numbers; optional, "
+    "needed by terms such as unlikeliness).",
+)
+@click.option(
     "--batch-size",
     default=512,
     show_default=True,
@@ -229,8 +287,10 @@ def _batches(rows: list[_Row], batch_size: int) -> Iterator[list[int]]:
     default="skip",
     show_default=True,
     help="What to do with a malformed line (bad JSON or UTF-8, no completion column, a "
-    "non-integer step, no reference for a reward that needs one in a strict config): "
-    "report and skip it, or stop at it.",
+    "non-integer step, no reference for a reward that needs one in a strict config) or a "
+    "scored row that cannot be written: report it and go on (a skipped input line is left "
+    'out; an unwritable row becomes a {"rewardkit_error": ...} line in its place), or stop '
+    "at it.",
 )
 def score_command(
     config: Path,
@@ -241,6 +301,7 @@ def score_command(
     reference_key: str,
     group_key: str | None,
     step_key: str,
+    logprobs_key: str,
     batch_size: int,
     on_error: str,
 ) -> None:
@@ -256,7 +317,9 @@ def score_command(
     strict_refs = tuple(
         c.name for c in pipeline.rewards if c.requires_reference and pipeline.config.strict
     )
-    cols = _Columns(prompt_key, completion_key, reference_key, step_key, group_key, strict_refs)
+    cols = _Columns(
+        prompt_key, completion_key, reference_key, step_key, group_key, strict_refs, logprobs_key
+    )
     # Bytes, decoded line by line: one badly encoded line is a malformed row, not a crash.
     fh_in = click.get_binary_stream("stdin") if str(rollouts) == "-" else rollouts.open("rb")
     with fh_in:
@@ -297,6 +360,7 @@ def score_command(
                         group=r.group,
                         reference=r.data.get(reference_key),
                         metadata=r.data,
+                        completion_logprobs=r.data.get(logprobs_key),
                     )
                     for r in chosen
                 ]
@@ -317,11 +381,14 @@ def score_command(
                         distinct_per_group[name].append(len(answers))
                 progress.advance(task, len(chosen))
 
-    out_fh = output.open("w", encoding="utf-8") if output else sys.stdout
+    # Bytes out: each row is encoded on its own (see _encode_row), so no text in a row can
+    # stop the writer half-way through the file.
+    out_fh = output.open("wb") if output else click.get_binary_stream("stdout")
     try:
-        for res in results:
-            if res is not None:
-                out_fh.write(json.dumps(res, ensure_ascii=False, default=str) + "\n")
+        unwritable = _write_rows(out_fh, results, rows, on_error=on_error, err=err)
+        out_fh.flush()
+    except OSError as exc:
+        raise click.ClickException(f"could not write the output: {exc}") from None
     finally:
         if output:
             out_fh.close()
@@ -329,6 +396,8 @@ def score_command(
     title = f"rewardkit score: {len(rows)} rollouts"
     if skipped:
         title += f" ({skipped} malformed line{'s' if skipped != 1 else ''} skipped)"
+    if unwritable:
+        title += f" ({unwritable} row{'s' if unwritable != 1 else ''} written as errors)"
     table = Table(title=title)
     for col in ("component", "mean", "outcomes", "distinct answers / group"):
         table.add_column(col)

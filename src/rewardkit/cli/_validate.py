@@ -21,5 +21,11 @@ def validate_command(config: Path) -> None:
     except RewardKitError as exc:
         click.echo(str(exc), err=True)
         sys.exit(2)
-    n = len(cfg.rewards) + len(cfg.shaping) + len(cfg.diagnostics) + (cfg.token_mask is not None)
+    n = (
+        len(cfg.rewards)
+        + len(cfg.shaping)
+        + len(cfg.diagnostics)
+        + (cfg.token_mask is not None)
+        + len(cfg.token)
+    )
     click.echo(f"{config}: valid ({n} component{'s' if n != 1 else ''})")

@@ -6,13 +6,18 @@ average over (no unsolved group, no group of at least k) is left out rather than
 
 from __future__ import annotations
 
+import base64
 import math
-from collections.abc import Iterable
-from typing import TYPE_CHECKING, Annotated, ClassVar, Literal
+import sys
+from array import array
+from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from rewardkit._components import ComponentConfig, DiagnosticMetric
+from rewardkit._errors import BatchError, JudgeUnavailableError, StateError
+from rewardkit._rollout import Rollout
 from rewardkit.diagnostics._math import (
     answer_entropy,
     distinct_answers,
@@ -22,11 +27,14 @@ from rewardkit.diagnostics._math import (
     pass_at_k,
 )
 from rewardkit.shaping._answers import answer_from_field, answer_keys, correct_flags
+from rewardkit.shaping._backends import BackendConfig, build_encoder, unavailable_floor_warning
+from rewardkit.shaping._counts import prompt_id
 from rewardkit.shaping._semantic_diversity import JudgeConfig, build_judge
+from rewardkit.shaping._ucb_exploration import _PER_STEP_IDS
 
 if TYPE_CHECKING:
     from rewardkit._pipeline import ScoredBatch
-    from rewardkit.shaping._embedding import TextEmbedder
+    from rewardkit.shaping._backends import Encoder
 
 __all__ = ["AnswerDiversity", "DistinctN", "EmbeddingDiversity", "PartitionCount", "PassAtK"]
 
@@ -41,30 +49,110 @@ def _put(out: dict[str, float], key: str, value: float | None) -> None:
         out[key] = value
 
 
+def _pack_ids(ids: Iterable[int]) -> str:
+    """Sorted 64-bit ids as base64 of little-endian uint64 (8 bytes per id in the state file)."""
+    arr = array("Q", sorted(ids))
+    if sys.byteorder != "little":
+        arr.byteswap()
+    return base64.b64encode(arr.tobytes()).decode("ascii")
+
+
+def _unpack_ids(text: Any, where: str) -> set[int]:
+    if not isinstance(text, str):
+        raise StateError(f"{where}: 'ever_solved' must be a base64 string")
+    try:
+        raw = base64.b64decode(text.encode("ascii"), validate=True)
+    except (ValueError, UnicodeEncodeError) as exc:
+        raise StateError(f"{where}: 'ever_solved' is not valid base64: {exc}") from None
+    if len(raw) % 8:
+        raise StateError(f"{where}: 'ever_solved' has {len(raw)} bytes, not a multiple of 8")
+    arr = array("Q")
+    arr.frombytes(raw)
+    if sys.byteorder != "little":
+        arr.byteswap()
+    return set(arr)
+
+
+_HISTORY_FORMAT = 1
+
+
 class AnswerDiversity(DiagnosticMetric):
     """Distinct final answers per group (all, solved, unsolved groups) and answer entropy.
 
     A group is solved when at least one rollout is correct (arXiv 2509.06941's split). Rollouts
     without an answer are not counted as answers; ``frac_no_answer`` reports them.
+
+    With ``history`` (the default) it also remembers, per prompt, whether any rollout of it was
+    ever correct, and splits the groups by that: ``distinct_ever_solved`` /
+    ``distinct_never_solved``. A prompt solved at an earlier step and missed now counts as
+    unsolved in the per-batch split but as ever solved here. The remembered prompt ids are
+    checkpointed with the pipeline's state (``state_dict``/``load_state_dict``).
     """
 
     type: ClassVar[str] = "answer_diversity"
 
     class Config(ComponentConfig):
         answer_from: str | None = answer_from_field()
+        history: bool = Field(
+            default=True,
+            description="Also split groups by whether their prompt was ever solved over the run "
+            "(distinct_ever_solved / distinct_never_solved); the set of solved prompts is kept "
+            "and checkpointed with the pipeline's state. false: per-batch split only, no state.",
+        )
+        prompt_id_column: str | None = Field(
+            default=None,
+            description="History only: metadata column with a stable prompt id (a dataset "
+            "index). Unset: a content hash of the prompt, as ucb_exploration. Never a per-step "
+            "id such as verl's 'uid'.",
+        )
+
+        @field_validator("prompt_id_column")
+        @classmethod
+        def _not_per_step(cls, value: str | None) -> str | None:
+            if value in _PER_STEP_IDS:
+                raise ValueError(
+                    f"{value!r} changes every step, so history keyed on it never matches; use a "
+                    "dataset id column (e.g. 'index') or leave unset to hash the prompt"
+                )
+            return value
 
     config: Config
+
+    def __init__(self, config: ComponentConfig | None = None, *, name: str | None = None) -> None:
+        super().__init__(config, name=name)
+        #: 64-bit ids of the prompts with at least one correct rollout so far.
+        self.ever_solved: set[int] = set()
+
+    @property
+    def stateful(self) -> bool:
+        return self.config.history
+
+    def _prompt_of(self, rollouts: Sequence[Rollout], members: Sequence[int]) -> int:
+        """The id of a group's prompt (its first rollout's), as ucb_exploration keys prompts."""
+        first = rollouts[members[0]]
+        column = self.config.prompt_id_column
+        if column is None:
+            return prompt_id(first.prompt_key)
+        if column not in first.metadata:
+            raise BatchError(
+                f"rollout {members[0]}: metadata column {column!r} (prompt_id_column of "
+                f"{self.name!r}) is missing"
+            )
+        return prompt_id(first.metadata[column])
 
     def compute(self, scored: ScoredBatch) -> dict[str, float]:
         batch = scored.batch
         answers = answer_keys(batch, scored.details, self.config.answer_from)
         correct = correct_flags(len(batch), scored.details, self.config.answer_from)
+        groups = list(batch.groups.values())
         everything, solved, unsolved, entropy = [], [], [], []
-        for members in batch.groups.values():
+        is_solved = []
+        for members in groups:
             ans = [answers[i] for i in members]
             d = float(distinct_answers(ans))
             everything.append(d)
-            (solved if any(correct[i] for i in members) else unsolved).append(d)
+            is_solved.append(any(correct[i] for i in members))
+            (solved if is_solved[-1] else unsolved).append(d)
             entropy.append(answer_entropy(ans))
         out: dict[str, float] = {}
         _put(out, "distinct", _mean(everything))
@@ -73,7 +161,40 @@ class AnswerDiversity(DiagnosticMetric):
         _put(out, "entropy", _mean(entropy))
         out["frac_solved_groups"] = len(solved) / len(everything)
         out["frac_no_answer"] = sum(a is None for a in answers) / len(answers)
+        if self.config.history:
+            rollouts = batch.rollouts
+            ids = [self._prompt_of(rollouts, m) for m in groups]
+            # This batch counts too: a prompt solved now is "ever solved" from now on.
+            self.ever_solved.update(p for p, ok in zip(ids, is_solved) if ok)
+            ever = [d for d, p in zip(everything, ids) if p in self.ever_solved]
+            never = [d for d, p in zip(everything, ids) if p not in self.ever_solved]
+            _put(out, "distinct_ever_solved", _mean(ever))
+            _put(out, "distinct_never_solved", _mean(never))
+            out["frac_ever_solved_groups"] = len(ever) / len(everything)
         return out
+
+    # ------------------------------------------------------------------ state
+
+    def state_dict(self) -> dict[str, Any]:
+        """The ids of the prompts ever solved (JSON: base64 of sorted little-endian uint64)."""
+        return {"format": _HISTORY_FORMAT, "ever_solved": _pack_ids(self.ever_solved)}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        where = f"{self.name} (answer_diversity)"
+        if not isinstance(state, Mapping) or "ever_solved" not in state:
+            raise StateError(f"{where}: not an answer_diversity state (no 'ever_solved')")
+        if state.get("format") != _HISTORY_FORMAT:
+            raise StateError(
+                f"{where}: state format {state.get('format')!r}; this rewardkit reads "
+                f"{_HISTORY_FORMAT}"
+            )
+        self.ever_solved = _unpack_ids(state["ever_solved"], where)
+
+    def merge_state(self, state: Mapping[str, Any]) -> None:
+        """Add another process's solved prompts (a union) to this one's."""
+        other = type(self)(self.config, name=self.name)
+        other.load_state_dict(state)
+        self.ever_solved |= other.ever_solved
 
 
 class PassAtK(DiagnosticMetric):
@@ -134,7 +255,7 @@ class EmbeddingDiversity(DiagnosticMetric):
 
     type: ClassVar[str] = "embedding_diversity"
 
-    class Config(ComponentConfig):
+    class Config(BackendConfig):
         model: str | None = Field(
             default=None,
             description="Local sentence-transformers folder. Unset: the packaged all-MiniLM-L6-v2.",
@@ -154,19 +275,32 @@ class EmbeddingDiversity(DiagnosticMetric):
     config: Config
 
     @property
-    def embedder(self) -> TextEmbedder:
-        """The process-wide embedder, shared with ``semantic_diversity`` and ``partitions``
-        judges of the same model, device, batch size and max_seq_length (unset here)."""
-        from rewardkit.shaping._embedding import get_embedder
-
-        return get_embedder(
-            self.config.model, device=self.config.device, batch_size=self.config.batch_size
+    def embedder(self) -> Encoder:
+        """The process-wide encoder of this backend, shared with ``semantic_diversity`` and
+        ``partitions`` judges of the same backend settings, model, device, batch size and
+        max_seq_length (unset here)."""
+        return build_encoder(
+            self.config,
+            self.config.model,
+            device=self.config.device,
+            batch_size=self.config.batch_size,
         )
+
+    def close(self) -> None:
+        self.embedder.close()
 
     def compute(self, scored: ScoredBatch) -> dict[str, float]:
-        vectors = self.embedder.encode(
-            [r.completion_text for r in scored.batch], precision=self.config.precision
-        )
+        try:
+            vectors = self.embedder.encode(
+                [r.completion_text for r in scored.batch], precision=self.config.precision
+            )
+        except JudgeUnavailableError as exc:
+            if self.config.on_unavailable == "error":
+                raise
+            unavailable_floor_warning(
+                f"diagnostic {self.name!r}", exc, "its value is left out this step"
+            )
+            return {}
         values = [embedding_diversity(vectors[list(m)]) for m in scored.batch.groups.values()]
         out: dict[str, float] = {}
         _put(out, "mean", _mean(values))
@@ -187,6 +321,9 @@ class PartitionCount(DiagnosticMetric):
         super().__init__(config, name=name)
         self.judge = build_judge(self.config)
 
+    def close(self) -> None:
+        self.judge.close()
+
     def compute(self, scored: ScoredBatch) -> dict[str, float]:
         batch = scored.batch
         groups = list(batch.groups.values())
@@ -196,6 +333,8 @@ class PartitionCount(DiagnosticMetric):
             else [None] * len(batch)
         )
         labels = self.judge.labels([r.completion_text for r in batch], answers, groups)
+        if self.judge.stats.unavailable:
+            return {}  # on_unavailable: floor; the labels are a placeholder
         counts = [float(num_partitions([labels[i] for i in m])) for m in groups]
         ratio = [num_partitions([labels[i] for i in m]) / len(m) for m in groups]
         return {"mean": sum(counts) / len(counts), "per_rollout": sum(ratio) / len(ratio)}

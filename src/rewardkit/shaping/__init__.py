@@ -2,7 +2,9 @@
 
 * ``ucb_exploration`` - :class:`UCBExplorationBonus`, a historical count bonus on final answers;
 * ``batch_repetition`` - :class:`BatchRepetitionPenalty`, a penalty for repeated answers;
-* ``semantic_diversity`` - :class:`SemanticDiversity`, DARLING's partition-based diversity.
+* ``semantic_diversity`` - :class:`SemanticDiversity`, DARLING's partition-based diversity;
+* ``pass_at_k_objective`` - :class:`PassAtKObjective`, pass@k advantages (Chen et al.; PKPO);
+* ``unlikeliness`` - :class:`Unlikeliness`, the unlikeliness reward (needs log-probs).
 
 Importing this package is light: embedding models, torch and numpy load on first use.
 """
@@ -29,11 +31,22 @@ from rewardkit.shaping._judges import (
     Judge,
     short_text_equivalent,
 )
+from rewardkit.shaping._logprobs import (
+    LOGPROBS_HINT,
+    logprob_consumers,
+    logprob_ranks,
+    mean_logprobs,
+)
 from rewardkit.shaping._partition import (
     diversity_from_labels,
     leader_labels,
     partition,
     union_find_labels,
+)
+from rewardkit.shaping._pass_at_k_objective import (
+    PassAtKObjective,
+    pass_at_k_advantages,
+    pkpo_rewards,
 )
 from rewardkit.shaping._semantic_diversity import (
     DEFAULT_EMBEDDING_THRESHOLD,
@@ -42,9 +55,11 @@ from rewardkit.shaping._semantic_diversity import (
     build_judge,
 )
 from rewardkit.shaping._ucb_exploration import UCBExplorationBonus, ucb_bonus
+from rewardkit.shaping._unlikeliness import Unlikeliness, unlikeliness_factors
 
 __all__ = [
     "DEFAULT_EMBEDDING_THRESHOLD",
+    "LOGPROBS_HINT",
     "AnswerCounts",
     "AnswerJudge",
     "BatchRepetitionPenalty",
@@ -54,27 +69,41 @@ __all__ = [
     "Judge",
     "JudgeConfig",
     "LabelledPair",
+    "PassAtKObjective",
     "SemanticDiversity",
     "TextEmbedder",
     "TrainingReport",
     "UCBExplorationBonus",
+    "Unlikeliness",
     "build_judge",
     "default_model_path",
     "diversity_from_labels",
     "get_embedder",
     "leader_labels",
     "load_pairs",
+    "logprob_consumers",
+    "logprob_ranks",
+    "mean_logprobs",
     "pair_features",
     "partition",
+    "pass_at_k_advantages",
+    "pkpo_rewards",
     "repetition_penalty",
     "short_text_equivalent",
     "train_classifier",
     "ucb_bonus",
     "union_find_labels",
+    "unlikeliness_factors",
 ]
 
 
 @hookimpl
 def rewardkit_components() -> list[type[Component]]:
     """Built-in group and batch shaping terms."""
-    return [UCBExplorationBonus, BatchRepetitionPenalty, SemanticDiversity]
+    return [
+        UCBExplorationBonus,
+        BatchRepetitionPenalty,
+        SemanticDiversity,
+        PassAtKObjective,
+        Unlikeliness,
+    ]

@@ -118,6 +118,12 @@ class EquivalenceClassifier:
         import numpy as np
 
         w = np.asarray(self.coef, dtype=np.float32)
+        if a.shape[1] * 2 + 1 != len(w):
+            raise ConfigError(
+                f"the classifier head reads {(len(w) - 1) // 2}-dim embeddings of its encoder "
+                f"({self.encoder or 'the packaged all-MiniLM-L6-v2'}), but got {a.shape[1]}-dim "
+                "ones: the judge's backend serves a different model"
+            )
         return _sigmoid(pair_features(a, b) @ w + np.float32(self.intercept))
 
     def proba_matrix(self, e: np.ndarray) -> np.ndarray:

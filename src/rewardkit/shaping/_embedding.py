@@ -15,7 +15,12 @@ vectors and embed each completion once. What it adds to ``SentenceTransformer.en
 * very long texts are cut at a word boundary before tokenisation, keeping the cut only when it
   still fills the model's window (so the tokens the model sees are unchanged);
 * ``SentenceTransformer.encode`` already sorts each call by length, so batches are
-  length-sorted and padding stays small.
+  length-sorted and padding stays small;
+* on CPU, torch's thread count is set explicitly for each call (``threads``; default: the CPUs
+  this process may use, from Ray's assignment inside a Ray worker that has one, else the CPU
+  affinity) and restored afterwards. Ray starts actors with ``OMP_NUM_THREADS=1`` (verl's
+  TaskRunner among them), which would otherwise leave the encoder on one thread; when it does
+  run on one thread with a large batch, it warns once, naming the ``threads:`` setting.
 
 sentence-transformers, torch and numpy are imported when a model is first needed.
 """
@@ -24,6 +29,9 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import logging
+import os
+import sys
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -37,12 +45,47 @@ from rewardkit._rollout import encodable_text
 if TYPE_CHECKING:
     import numpy as np
 
-__all__ = ["Precision", "TextEmbedder", "default_model_path", "get_embedder"]
+__all__ = ["Precision", "TextEmbedder", "default_model_path", "default_threads", "get_embedder"]
 
 Precision = Literal["auto", "float32", "bfloat16"]
 
 # A token covers at least one character, and cuts are checked; this only bounds tokeniser work.
 _CHARS_PER_TOKEN_CAP = 16
+
+#: New texts in one call from which embedding on one CPU thread is worth a warning.
+LARGE_BATCH = 256
+
+logger = logging.getLogger("rewardkit")
+_warned_single_thread = False
+
+
+def _ray_assigned_cpus() -> float | None:
+    """CPUs Ray assigned to this worker, when this process is a Ray worker that has some.
+
+    Only looks when ray is already imported (never imports it)."""
+    ray = sys.modules.get("ray")
+    if ray is None:
+        return None
+    try:
+        if not ray.is_initialized():
+            return None
+        cpus = ray.get_runtime_context().get_assigned_resources().get("CPU")
+    except Exception:  # a driver, or an API change: fall back to the affinity
+        return None
+    return float(cpus) if cpus else None
+
+
+def default_threads() -> tuple[int, str]:
+    """Torch threads for the encoder and where the number comes from: Ray's CPU assignment
+    (inside a Ray worker that has one), else the CPUs this process may run on (its affinity)."""
+    assigned = _ray_assigned_cpus()
+    if assigned is not None and assigned >= 1:
+        return int(assigned), f"Ray assigned this worker {assigned:g} CPU(s)"
+    try:
+        n = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # not on Linux
+        n = os.cpu_count() or 1
+    return max(1, n), f"this process may use {n} CPU(s)"
 
 
 def default_model_path() -> str:
@@ -99,8 +142,15 @@ class TextEmbedder:
         batch_size: int = 64,
         max_seq_length: int | None = None,
         cache_size: int = 65_536,
+        threads: int | None = None,
     ) -> None:
         self.model_path = resolve_model_path(model)
+        #: Torch threads on CPU (None: :func:`default_threads`, decided at each call).
+        self.threads = threads
+        #: The thread count the last CPU call ran with (None before any, or on GPU).
+        self.last_threads: int | None = None
+        #: Texts run through the model so far (cache misses), per precision.
+        self.embedded: dict[str, int] = {}
         self._device = device
         self.precision = precision
         self.batch_size = batch_size
@@ -113,7 +163,7 @@ class TextEmbedder:
     def __repr__(self) -> str:
         return (
             f"TextEmbedder(model={self.model_path!r}, device={self._device!r}, "
-            f"max_seq_length={self.max_seq_length!r})"
+            f"max_seq_length={self.max_seq_length!r}, threads={self.threads!r})"
         )
 
     # ------------------------------------------------------------------ models
@@ -237,15 +287,7 @@ class TextEmbedder:
                 else:
                     todo[k] = t
             if todo:
-                model = self._model(resolved)
-                vectors = model.encode(
-                    self._clip([encodable_text(t) for t in todo.values()]),
-                    batch_size=self.batch_size,
-                    convert_to_numpy=True,
-                    normalize_embeddings=True,
-                    show_progress_bar=False,
-                )
-                vectors = np.asarray(vectors, dtype=np.float32)
+                vectors = self._encode_new(list(todo.values()), resolved)
                 if resolved != "float32":
                     # Re-normalise in float32: rows rounded in bf16 are only unit to ~1e-3.
                     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True).clip(min=1e-12)
@@ -255,12 +297,79 @@ class TextEmbedder:
                     cache.popitem(last=False)
             return np.stack([found[k] for k in keys])
 
+    def _encode_new(self, texts: list[str], resolved: str) -> np.ndarray:
+        """Run the model on texts not in the cache, with an explicit torch thread count on CPU."""
+        import numpy as np
+
+        model = self._model(resolved)
+        self.embedded[resolved] = self.embedded.get(resolved, 0) + len(texts)
+        prepared = self._clip([encodable_text(t) for t in texts])
+        if not self.device.startswith("cpu"):
+            vectors = self._run(model, prepared)
+        else:
+            import torch
+
+            if self.threads is not None:
+                n, why = self.threads, f"threads: {self.threads}"
+            else:
+                n, why = default_threads()
+            if n == 1 and len(texts) >= LARGE_BATCH:
+                _warn_single_thread(len(texts), why)
+            before = torch.get_num_threads()
+            torch.set_num_threads(n)
+            self.last_threads = n
+            try:
+                vectors = self._run(model, prepared)
+            finally:
+                torch.set_num_threads(before)
+        return np.asarray(vectors, dtype=np.float32)
+
+    def _run(self, model: Any, texts: list[str]) -> Any:
+        return model.encode(
+            texts,
+            batch_size=self.batch_size,
+            convert_to_numpy=True,
+            normalize_embeddings=True,
+            show_progress_bar=False,
+        )
+
+    def close(self) -> None:
+        """Nothing to stop: the in-process model stays loaded for the process's other users."""
+
+    def prime(self, texts: Sequence[str], vectors: np.ndarray, precision: str) -> None:
+        """Put vectors computed elsewhere (another process, same model and precision) in the
+        cache, so :meth:`encode` reads them instead of embedding again."""
+        import numpy as np
+
+        with self._lock:
+            cache = self._caches.setdefault(precision, OrderedDict())
+            for t, v in zip(texts, np.asarray(vectors, dtype=np.float32)):
+                cache[_text_key(t)] = v
+            while len(cache) > self.cache_size:
+                cache.popitem(last=False)
+
+
+def _warn_single_thread(n: int, why: str) -> None:
+    global _warned_single_thread
+    if _warned_single_thread:
+        return
+    _warned_single_thread = True
+    logger.warning(
+        "rewardkit: embedding %d texts on CPU with 1 torch thread (%s); this is slow (about 11 "
+        "texts/s for 256-token texts). Set `threads:` on the judge / embedding_diversity to the "
+        "CPUs this process may use, give it more CPUs, or embed elsewhere with `backend: ray` "
+        "or `backend: http` (docs/verl.md). Reported once.",
+        n,
+        why,
+    )
+
 
 def get_embedder(
     model: str | None = None,
     device: str | None = None,
     batch_size: int = 64,
     max_seq_length: int | None = None,
+    threads: int | None = None,
 ) -> TextEmbedder:
     """The process-wide embedder for these settings (shared by judges and diagnostics).
 
@@ -268,7 +377,7 @@ def get_embedder(
     :meth:`TextEmbedder.encode`, so components that differ only in precision still share one
     model load and one cache per precision.
     """
-    return _shared_embedder(resolve_model_path(model), device, batch_size, max_seq_length)
+    return _shared_embedder(resolve_model_path(model), device, batch_size, max_seq_length, threads)
 
 
 @lru_cache(maxsize=8)
@@ -277,5 +386,12 @@ def _shared_embedder(
     device: str | None,
     batch_size: int,
     max_seq_length: int | None,
+    threads: int | None,
 ) -> TextEmbedder:
-    return TextEmbedder(model, device=device, batch_size=batch_size, max_seq_length=max_seq_length)
+    return TextEmbedder(
+        model,
+        device=device,
+        batch_size=batch_size,
+        max_seq_length=max_seq_length,
+        threads=threads,
+    )

@@ -6,8 +6,8 @@ returns group-local class labels per rollout (0, 1, ... in order of first member
 * :class:`AnswerJudge` - canonical answers are equal. A rollout without an answer is its own
   class (it equals nothing).
 * :class:`EmbeddingJudge` - cosine similarity of sentence embeddings >= threshold.
-* :class:`ClassifierJudge` - a trained pair classifier's P(same) >= threshold, with DARLING's
-  shortcut for very short texts.
+* :class:`ClassifierJudge` - a trained pair classifier's P(same) > threshold (strictly, as in
+  DARLING's code), with DARLING's shortcut for very short texts.
 
 Embedding-based judges score pairs from the fast (bf16) embeddings and re-score, from float32
 embeddings, every pair whose score lies within ``margin`` of the threshold; with bf16 moving
@@ -18,10 +18,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol
 
+from rewardkit._errors import JudgeUnavailableError
+from rewardkit.shaping._backends import Encoder, unavailable_floor_warning
 from rewardkit.shaping._classifier import EquivalenceClassifier
-from rewardkit.shaping._embedding import Precision, TextEmbedder
+from rewardkit.shaping._embedding import Precision
 from rewardkit.shaping._partition import Clustering, partition, union_find_labels
 
 if TYPE_CHECKING:
@@ -42,18 +44,24 @@ Groups = Sequence[Sequence[int]]
 class Judge(Protocol):
     """Labels the rollouts of every group with group-local equivalence classes."""
 
+    stats: JudgeStats
+
     def labels(
         self, texts: Sequence[str], answers: Sequence[str | None], groups: Groups
     ) -> list[int]: ...
 
+    def close(self) -> None: ...
+
 
 @dataclass(slots=True)
 class JudgeStats:
-    """What the last call did: pairs scored, and pairs re-scored in float32."""
+    """What the last call did: pairs scored, pairs re-scored in float32, and whether a remote
+    backend was unavailable (``on_unavailable: floor`` then put every group in one class)."""
 
     pairs: int = 0
     rechecked_pairs: int = 0
     rechecked_texts: int = 0
+    unavailable: bool = False
 
 
 class AnswerJudge:
@@ -65,6 +73,9 @@ class AnswerJudge:
 
     def __repr__(self) -> str:
         return f"AnswerJudge(clustering={self.clustering!r})"
+
+    def close(self) -> None:
+        """Nothing held."""
 
     def labels(
         self, texts: Sequence[str], answers: Sequence[str | None], groups: Groups
@@ -88,30 +99,39 @@ class AnswerJudge:
 
 
 def short_text_equivalent(a: str, b: str, max_words: int = 5) -> bool | None:
-    """DARLING's shortcut: two texts of at most ``max_words`` words each are the same iff
-    twice their shared words reach the longer one's length; ``None`` when a text is longer."""
-    wa, wb = a.split(), b.split()
-    if len(wa) > max_words or len(wb) > max_words:
+    """DARLING's shortcut (``maybe_test_equality`` in its ``partition_reward_vllm_serve.py``).
+
+    Both texts are stripped and lowercased, then split on whitespace. When the longer has at
+    most ``max_words`` words, they are the same iff twice the number of *distinct* words they
+    share reaches that length (two empty texts are the same); otherwise ``None`` (the judge
+    decides). Word counts include repeats, the overlap does not, as in the reference.
+    """
+    wa, wb = a.strip().lower().split(), b.strip().lower().split()
+    longer = max(len(wa), len(wb))
+    if longer > max_words:
         return None
-    if not wa and not wb:
-        return True
-    overlap = len(set(wa) & set(wb))
-    return 2 * overlap >= max(len(wa), len(wb))
+    return 2 * len(set(wa) & set(wb)) >= longer
 
 
 class _PairScoreJudge:
     """Shared machinery: score within-group pairs from embeddings, re-check near the threshold."""
 
+    #: Same when the score is strictly above the threshold (True) or at or above it (False).
+    strict: bool = False
+
     def __init__(
         self,
-        embedder: TextEmbedder | None,
+        embedder: Encoder | None,
         threshold: float,
         *,
         margin: float,
         clustering: Clustering,
         precision: Precision | None = None,
+        on_unavailable: Literal["error", "floor"] = "error",
     ) -> None:
+        #: Where embeddings come from: a local TextEmbedder, a Ray pool or an HTTP server.
         self.embedder = embedder
+        self.on_unavailable = on_unavailable
         #: The fast path's precision, passed to every encode() call (None: the embedder's own),
         #: so judges and diagnostics that differ only in precision share one embedder.
         self.precision = precision
@@ -184,11 +204,25 @@ class _PairScoreJudge:
         self.stats = stats
         return mats
 
+    def close(self) -> None:
+        """Release the backend (a Ray pool's actors; nothing for local or http)."""
+        if self.embedder is not None:
+            self.embedder.close()
+
     def labels(
         self, texts: Sequence[str], answers: Sequence[str | None], groups: Groups
     ) -> list[int]:
         out = [0] * len(texts)
-        for members, s in zip(groups, self.score_matrices(texts, groups)):
+        try:
+            mats = self.score_matrices(texts, groups)
+        except JudgeUnavailableError as exc:
+            if self.on_unavailable == "error":
+                raise
+            # One class per group: every partitioned rollout gets Div = the floor.
+            unavailable_floor_warning(repr(self), exc)
+            self.stats = JudgeStats(unavailable=True)
+            return out
+        for members, s in zip(groups, mats):
             same = self._same(texts, members, s)
             for i, lab in zip(members, partition(len(members), same, self.clustering)):
                 out[i] = lab
@@ -197,9 +231,14 @@ class _PairScoreJudge:
     def _same(
         self, texts: Sequence[str], members: Sequence[int], s: np.ndarray
     ) -> Callable[[int, int], bool]:
+        threshold, strict = self.threshold, self.strict
+
         def same(i: int, j: int) -> bool:
             forced = self._override(texts, members[i], members[j])
-            return bool(s[i, j] >= self.threshold) if forced is None else forced
+            if forced is not None:
+                return forced
+            v = s[i, j]
+            return bool(v > threshold if strict else v >= threshold)
 
         return same
 
@@ -218,29 +257,38 @@ class EmbeddingJudge(_PairScoreJudge):
 
 
 class ClassifierJudge(_PairScoreJudge):
-    """A trained pair classifier's P(same) at or above its threshold.
+    """A trained pair classifier's P(same) strictly above its threshold (DARLING's
+    ``prob_sim > THRESHOLD``), with DARLING's short-text shortcut.
 
     A ``pair_head`` reads embeddings (``embedder``, default: the classifier's encoder); a
     ``cross_encoder`` scores text pairs itself and has no embedder.
     """
 
+    strict = True
+
     def __init__(
         self,
         classifier: EquivalenceClassifier,
-        embedder: TextEmbedder | None,
+        embedder: Encoder | None,
         threshold: float,
         *,
         margin: float,
         clustering: Clustering,
         short_text_rule: bool = True,
         precision: Precision | None = None,
+        on_unavailable: Literal["error", "floor"] = "error",
     ) -> None:
         if classifier.kind == "cross_encoder":
             embedder = None  # never used: don't load, or even resolve, the manifest's encoder
         elif embedder is None:
             embedder = classifier.embedder()
         super().__init__(
-            embedder, threshold, margin=margin, clustering=clustering, precision=precision
+            embedder,
+            threshold,
+            margin=margin,
+            clustering=clustering,
+            precision=precision,
+            on_unavailable=on_unavailable,
         )
         self.classifier = classifier
         self.short_text_rule = short_text_rule

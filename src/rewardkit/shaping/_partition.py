@@ -66,7 +66,9 @@ def diversity_from_labels(labels: Sequence[int], floor: float = 0.1) -> list[flo
     """DARLING's ``Div_i = (n - |C(i)|) / (n - 1)``, floored at ``floor``.
 
     ``|C(i)|`` is the size of rollout i's class: 1 (unique) gives 1, all-equal gives 0 before
-    the floor. A group of one has nothing to be similar to, so its rollout gets 1.
+    the floor, as ``partition`` in DARLING's code computes it. A group of one has nothing to be
+    similar to, so its rollout gets 1: rewardkit's choice, since the reference divides by zero
+    there.
     """
     n = len(labels)
     if n == 1:

@@ -1,4 +1,10 @@
-"""``semantic_diversity``: DARLING's partition-based diversity (arXiv 2509.02534)."""
+"""``semantic_diversity``: DARLING's partition-based diversity (arXiv 2509.02534).
+
+The defaults compute what DARLING's code computes (facebookresearch/darling:
+``partition`` / ``partition_correct`` in ``verl/utils/reward_score/partition_reward_vllm_serve.py``
+and ``add_bias`` in ``verl/trainer/ppo/ray_trainer.py``); rewardkit's own variants are separate,
+named options, and docs/exploration.md lists every place where the two differ.
+"""
 
 from __future__ import annotations
 
@@ -9,8 +15,8 @@ from pydantic import Field, model_validator
 from rewardkit._components import ComponentConfig, ShapingInput, ShapingTerm
 from rewardkit._errors import BatchError, ConfigError
 from rewardkit.shaping._answers import answer_from_field, answer_keys, correct_flags
+from rewardkit.shaping._backends import BackendConfig, build_encoder
 from rewardkit.shaping._classifier import EquivalenceClassifier
-from rewardkit.shaping._embedding import get_embedder
 from rewardkit.shaping._judges import AnswerJudge, ClassifierJudge, EmbeddingJudge, Judge
 from rewardkit.shaping._partition import diversity_from_labels
 
@@ -21,8 +27,9 @@ __all__ = ["DEFAULT_EMBEDDING_THRESHOLD", "JudgeConfig", "SemanticDiversity", "b
 DEFAULT_EMBEDDING_THRESHOLD = 0.8
 
 
-class JudgeConfig(ComponentConfig):
-    """Fields that choose and tune a judge (shared with the ``partitions`` diagnostic)."""
+class JudgeConfig(BackendConfig):
+    """Fields that choose and tune a judge (shared with the ``partitions`` diagnostic); the
+    ``backend`` fields say where its embeddings are computed."""
 
     judge: Literal["answer", "embedding", "classifier"] = Field(
         default="embedding",
@@ -43,14 +50,15 @@ class JudgeConfig(ComponentConfig):
         default=None,
         ge=-1,
         le=1,
-        description="Score at or above which two rollouts are the same: cosine for the "
-        f"embedding judge (default {DEFAULT_EMBEDDING_THRESHOLD}), probability for the "
-        "classifier judge (default: the classifier's own).",
+        description="Embedding judge: cosine at or above which two rollouts are the same "
+        f"(default {DEFAULT_EMBEDDING_THRESHOLD}, rewardkit's). Classifier judge: probability "
+        "strictly above which they are the same, as DARLING's `prob > THRESHOLD` (default: the "
+        "classifier's own).",
     )
     clustering: Literal["union_find", "leader"] = Field(
         default="union_find",
-        description="union_find: transitive closure of all equivalent pairs (DARLING); leader: "
-        "compare only with each class's first member (NoveltyBench).",
+        description="union_find: transitive closure of all equivalent pairs (as DARLING's "
+        "training code); leader: compare only with each class's first member (NoveltyBench).",
     )
     device: str | None = Field(
         default=None, description="Torch device for the encoder. Unset: cuda when available."
@@ -78,8 +86,9 @@ class JudgeConfig(ComponentConfig):
     )
     short_text_rule: bool = Field(
         default=True,
-        description="Classifier judge: texts of at most 5 words are the same iff twice their "
-        "shared words reach the longer length (DARLING's shortcut).",
+        description="Classifier judge: DARLING's shortcut. Both texts are stripped and "
+        "lowercased; when the longer has at most 5 words, they are the same iff twice their "
+        "shared distinct words reach its length.",
     )
 
     @model_validator(mode="after")
@@ -105,23 +114,33 @@ def build_judge(cfg: JudgeConfig) -> Judge:
     if cfg.judge == "embedding":
         threshold = cfg.threshold if cfg.threshold is not None else DEFAULT_EMBEDDING_THRESHOLD
         return EmbeddingJudge(
-            get_embedder(cfg.model, **kwargs),
+            build_encoder(cfg, cfg.model, **kwargs),
             threshold,
             margin=cfg.recheck_margin,
             clustering=cfg.clustering,
             precision=cfg.precision,
+            on_unavailable=cfg.on_unavailable,
         )
     assert cfg.classifier_path is not None
     classifier = EquivalenceClassifier.load(cfg.classifier_path)
     threshold = cfg.threshold if cfg.threshold is not None else classifier.threshold
+    if classifier.kind == "cross_encoder" and cfg.backend != "local":
+        raise ConfigError(
+            f"backend {cfg.backend!r} serves embeddings; a cross_encoder classifier scores text "
+            "pairs itself and runs locally (no standard served API scores pairs): use a "
+            "pair_head classifier, whose head runs on the driver over the served embeddings"
+        )
     return ClassifierJudge(
         classifier,
-        classifier.embedder(**kwargs) if classifier.kind == "pair_head" else None,
+        build_encoder(cfg, classifier.encoder, **kwargs)
+        if classifier.kind == "pair_head"
+        else None,
         threshold,
         margin=cfg.recheck_margin,
         clustering=cfg.clustering,
         short_text_rule=cfg.short_text_rule,
         precision=cfg.precision,
+        on_unavailable=cfg.on_unavailable,
     )
 
 
@@ -130,8 +149,8 @@ class SemanticDiversity(ShapingTerm):
 
     With ``combine: multiply`` (the default) the reward so far ``q`` is multiplied by ``Div``,
     which needs ``q >= 0`` (a negative q times Div would penalise diverse bad answers): a
-    negative ``q`` is an error unless ``quality_shift: group_min``. With ``combine: add`` the
-    term adds ``coefficient x Div``.
+    negative ``q`` is an error (rewardkit's choice; DARLING's code multiplies it anyway) unless
+    a ``quality_shift`` is set. With ``combine: add`` the term adds ``coefficient x Div``.
     """
 
     type: ClassVar[str] = "semantic_diversity"
@@ -143,26 +162,33 @@ class SemanticDiversity(ShapingTerm):
             ge=0,
             le=1,
             description="Lower bound of Div, so a rollout whose whole group agrees keeps a "
-            "fraction of its reward (DARLING: 0.1).",
+            "fraction of its reward (DARLING's code: 0.1). With partition: correct it is also "
+            "the value of wrong rollouts.",
         )
         coefficient: float = Field(
             default=1.0,
             ge=0,
             description="The term's value is coefficient x Div; keep 1 with combine: multiply. "
-            "Must be 1 with quality_shift: group_min.",
+            "Must be 1 with a quality_shift.",
         )
-        partition: Literal["all", "correct"] = Field(
+        partition: Literal["all", "correct", "correct_lone_full"] = Field(
             default="all",
-            description="all: partition every rollout of the group. correct: partition only "
-            "the correct ones (by answer_from's outcome, else every reward's; DARLING's "
-            "correct-only variant), so Div counts distinct correct solutions and wrong answers "
-            "earn no diversity credit: they get the floor.",
+            description="all: partition every rollout of the group (DARLING's `partition`). "
+            "correct: DARLING's `partition_correct`: only the correct rollouts (by answer_from's "
+            "outcome, else every reward's) are partitioned and n is their number, wrong ones get "
+            "the floor, and a group with 0 or 1 correct rollouts gets the floor throughout. "
+            "correct_lone_full: rewardkit's variant of correct, not DARLING's: a lone correct "
+            "rollout gets Div 1.",
         )
-        quality_shift: Literal["none", "group_min"] = Field(
+        quality_shift: Literal["none", "group_min", "group_min_if_negative"] = Field(
             default="none",
             description="none: with combine multiply a negative reward so far is an error. "
-            "group_min: the term returns the amount to add so the reward becomes "
-            "(q - min(0, group min q)) x Div (DARLING's add_bias); needs combine: add.",
+            "group_min: DARLING's add_bias, applied once per sequence (its code adds -min at "
+            "every token, which verl sums to q - T x min; docs/exploration.md): the term returns "
+            "the amount to add so the reward becomes (q - group min q) x Div. "
+            "group_min_if_negative: rewardkit's variant, not "
+            "DARLING's: (q - min(0, group min q)) x Div, so groups with no negative reward keep "
+            "q x Div. Both need combine: add.",
         )
 
     config: Config
@@ -170,15 +196,16 @@ class SemanticDiversity(ShapingTerm):
     def __init__(self, config: ComponentConfig | None = None, *, name: str | None = None) -> None:
         super().__init__(config, name=name)
         combine = getattr(self.config, "combine", self.default_combine)
-        if self.config.quality_shift == "group_min" and combine != "add":
+        shift = self.config.quality_shift
+        if shift != "none" and combine != "add":
             raise ConfigError(
-                f"shaping {self.name!r}: quality_shift 'group_min' returns an additive "
+                f"shaping {self.name!r}: quality_shift {shift!r} returns an additive "
                 "correction, so it needs `combine: add`"
             )
-        if self.config.quality_shift == "group_min" and self.config.coefficient != 1:
+        if shift != "none" and self.config.coefficient != 1:
             raise ConfigError(
-                f"shaping {self.name!r}: quality_shift 'group_min' makes the reward "
-                "(q - min(0, group min q)) x Div and has no coefficient; remove `coefficient` "
+                f"shaping {self.name!r}: quality_shift {shift!r} makes the reward a shifted "
+                "q x Div and has no coefficient; remove `coefficient` "
                 f"(got {self.config.coefficient:g})"
             )
         self._combine = combine
@@ -187,20 +214,31 @@ class SemanticDiversity(ShapingTerm):
     def __repr__(self) -> str:
         return f"SemanticDiversity(name={self.name!r}, judge={self.judge!r})"
 
+    def close(self) -> None:
+        """Stop the judge's backend (a Ray pool's actors)."""
+        self.judge.close()
+
     def diversity(self, data: ShapingInput) -> list[float]:
         """Div per rollout (floored), before any combination with the reward."""
         batch = data.batch
         groups = [list(m) for m in batch.groups.values()]
         floor = self.config.floor
         div = [1.0] * len(batch)
-        if self.config.partition == "correct":
+        if self.config.partition != "all":
             correct = correct_flags(len(batch), data.results, self.config.answer_from)
+            kept = []
             for members in groups:
+                right = [i for i in members if correct[i]]
                 for i in members:
                     if not correct[i]:
                         div[i] = floor
-            groups = [[i for i in m if correct[i]] for m in groups]
-            groups = [m for m in groups if m]
+                if len(right) >= 2:
+                    kept.append(right)
+                elif right:
+                    # DARLING's partition_correct: 0 or 1 correct rollouts give the whole group
+                    # the floor. rewardkit's correct_lone_full gives the lone one Div 1.
+                    div[right[0]] = floor if self.config.partition == "correct" else 1.0
+            groups = kept
         # Judge only the rollouts being partitioned, renumbered 0..k-1: with `partition:
         # correct` the wrong ones are never embedded.
         used = sorted(i for m in groups for i in m)
@@ -224,10 +262,13 @@ class SemanticDiversity(ShapingTerm):
     def shape(self, data: ShapingInput) -> list[float]:
         div = self.diversity(data)
         q = data.totals
-        if self.config.quality_shift == "group_min":
+        shift = self.config.quality_shift
+        if shift != "none":
             out = [0.0] * len(div)
             for members in data.batch.groups.values():
-                low = min(0.0, *(q[i] for i in members))
+                low = min(q[i] for i in members)
+                if shift == "group_min_if_negative":
+                    low = min(0.0, low)
                 for i in members:
                     out[i] = (q[i] - low) * div[i] - q[i]
             return out
@@ -238,8 +279,8 @@ class SemanticDiversity(ShapingTerm):
                     raise BatchError(
                         f"shaping {self.name!r} multiplies the reward by Div, which needs "
                         f"rewards >= 0, but group of rollout {members[0]} has reward {low:g}; "
-                        "make the rewards non-negative or set `quality_shift: group_min` with "
-                        "`combine: add`"
+                        "make the rewards non-negative or set `quality_shift: group_min` (or "
+                        "`group_min_if_negative`) with `combine: add`"
                     )
         c = self.config.coefficient
         return [c * d for d in div]

@@ -47,7 +47,8 @@ class UCBExplorationBonus(ShapingTerm):
         variant: Literal["raw", "mean_baseline", "constant_baseline"] = Field(
             default="constant_baseline",
             description="raw: b; mean_baseline: b minus the mean of the other rollouts' b in the "
-            "group (leave-one-out); constant_baseline: b - baseline (UCB-Con, the paper's best).",
+            "group (leave-one-out: rewardkit's reading of UCB-Mean); constant_baseline: "
+            "b - baseline (UCB-Con, the paper's best).",
         )
         baseline: float = Field(
             default=0.5,
@@ -65,12 +66,14 @@ class UCBExplorationBonus(ShapingTerm):
         order: Literal["count_then_score", "score_then_count"] = Field(
             default="count_then_score",
             description="count_then_score: the current batch is counted before bonuses are "
-            "computed (so N >= 1); score_then_count: bonuses use only earlier batches.",
+            "computed (so N >= 1); score_then_count: bonuses use only earlier batches. The paper "
+            "does not state the order; the default is rewardkit's choice.",
         )
         zero_all_correct_groups: bool = Field(
             default=True,
             description="Give 0 to every rollout of a group whose rollouts are all correct (their "
-            "task advantage is 0 too).",
+            "task advantage is 0 too). On by default: rewardkit's choice, after secondary "
+            "summaries of the paper (there is no official code).",
         )
         only_incorrect: bool = Field(
             default=False, description="Give the bonus only to incorrect rollouts (0 otherwise)."

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from rewardkit._components import Component
 from rewardkit.hookspecs import hookimpl
+from rewardkit.verifiers._bwrap import AutoSandbox, BwrapSandbox
 from rewardkit.verifiers._choice import ChoiceVerifier, extract_choice
 from rewardkit.verifiers._code import CodeTest, CodeVerifier, extract_code, parse_tests
 from rewardkit.verifiers._exact import ExactMatchVerifier
@@ -31,6 +32,8 @@ from rewardkit.verifiers._sandbox import (
 )
 
 __all__ = [
+    "AutoSandbox",
+    "BwrapSandbox",
     "ChoiceVerifier",
     "CodeSandbox",
     "CodeTest",
@@ -74,5 +77,6 @@ def rewardkit_components() -> list[type[Component]]:
 
 @hookimpl
 def rewardkit_code_sandboxes() -> dict[str, type[CodeSandbox]]:
-    """The built-in local subprocess sandbox (not a security boundary)."""
-    return {LocalSubprocessSandbox.name: LocalSubprocessSandbox}
+    """The built-in sandboxes: ``bwrap`` (namespaces), ``local`` (a subprocess with rlimits, not
+    a security boundary) and ``auto`` (``bwrap`` where it works, else ``local``)."""
+    return {cls.name: cls for cls in (AutoSandbox, BwrapSandbox, LocalSubprocessSandbox)}

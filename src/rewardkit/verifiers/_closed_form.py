@@ -10,6 +10,15 @@ value with rational arithmetic, so two answers in these forms compare exactly in
 No library does this cheaply (sympy *is* the slow path), hence the small hand-written grammar.
 Anything outside it returns ``None`` and goes to math-verify in a worker; so do unequal values
 written with a decimal point, where math-verify's rounding rules decide.
+
+The grammar reads what math-verify reads (its LaTeX parser, latex2sympy2_extended): an integer
+right before a positive fraction is a mixed number (``2\\frac{1}{4}`` is 9/4, ``-2\\frac14`` is
+-9/4), an explicit ``\\cdot`` or ``\\times`` is a product (``2\\cdot\\frac14`` is 1/2). Where
+its reading is less clear (``2\\sqrt{4}``, ``2\\frac{1}{4}\\frac12``) the form is not closed.
+
+Work is bounded, since this runs in the trainer's process on every answer: at most 200
+characters, 60-digit literals, radicands up to 10^12 (factored by trial division up to 10^4 and
+one square test), exponents up to 64 with results up to 256 bits, powers of pi up to 3.
 """
 
 from __future__ import annotations
@@ -18,6 +27,7 @@ import re
 from decimal import Decimal, InvalidOperation
 from fractions import Fraction
 from functools import lru_cache
+from math import gcd, isqrt
 from typing import Union
 
 __all__ = ["ClosedForm", "closed_form", "format_closed_form"]
@@ -30,30 +40,87 @@ ClosedForm = tuple[Union[str, int, Number, frozenset, tuple], ...]  # noqa: UP00
 _MAX_CHARS = 200
 _MAX_RADICAND = 10**12
 _MAX_INT_DIGITS = 60
+_MAX_EXPONENT = 64
+_MAX_POWER_BITS = 256
+_TRIAL_LIMIT = 10**4  # _TRIAL_LIMIT ** 3 >= _MAX_RADICAND: see _squarefree
 
 _DEC = re.compile(r"\d+(?:\.\d*)?|\.\d+")
 _INT = re.compile(r"\d+")
+_SIGNED_INT = re.compile(r"[+-]?\d+")
 
 
 def _squarefree(n: int) -> tuple[int, int]:
-    """(k, m) with n = k^2 * m and m squarefree; trial division, n <= 10^12."""
-    k, m, p = 1, n, 2
-    while p * p <= m:
-        while m % (p * p) == 0:
-            m //= p * p
-            k *= p
+    """(k, m) with n = k^2 * m and m squarefree, for 0 < n <= 10^12; at most 5000 divisions.
+
+    Trial division by 2 and odd numbers up to 10^4; what is left has no factor below 10^4 and is
+    at most 10^12, so it is 1, a prime, a product of two distinct primes, or a prime squared:
+    one integer square root tells which.
+    """
+    if not 0 < n <= _MAX_RADICAND:
+        raise ValueError("radicand outside the closed-form range")
+    k, free, m, p = 1, 1, n, 2
+    while p <= _TRIAL_LIMIT and p * p <= m:
+        if m % p == 0:
+            e = 0
+            while m % p == 0:
+                m //= p
+                e += 1
+            k *= p ** (e // 2)
+            if e % 2:
+                free *= p
         p += 1 if p == 2 else 2
-    return k, m
+    if m > 1:
+        r = isqrt(m)
+        if r * r == m:
+            k *= r
+        else:
+            free *= m
+    return k, free
+
+
+# What an atom is, for math-verify's mixed-number rule: an integer literal (``2``, ``{2}``,
+# ``(-2)``), a fraction of two integer literals, a decimal literal (a float to sympy), or other.
+_INT_KIND, _FRAC_KIND, _DEC_KIND, _OTHER_KIND = "int", "frac", "dec", "other"
+_MAX_DEPTH = 16
+
+Atom = tuple[Number, str]
+
+
+def _is_rational(value: Number) -> bool:
+    return value[1] == 1 and value[2] == 0
+
+
+def _is_integer(value: Number) -> bool:
+    return _is_rational(value) and value[0].denominator == 1
+
+
+def _power(base: Number, exponent: int) -> Number | None:
+    """``base ** exponent`` for a rational base, when the result stays small."""
+    if not _is_rational(base) or abs(exponent) > _MAX_EXPONENT:
+        return None
+    b = base[0]
+    if b == 0 and exponent < 0:
+        return None
+    bits = max(b.numerator.bit_length(), b.denominator.bit_length()) * abs(exponent)
+    if bits > _MAX_POWER_BITS:
+        return None
+    return (b**exponent, 1, 0)
 
 
 class _Parser:
-    """Recursive descent over ``[-] factor* | \\frac{expr}{expr} | expr/expr``; tiny on purpose."""
+    """Recursive descent over a tiny grammar, read the way math-verify's LaTeX parser reads it.
 
-    __slots__ = ("pos", "s")
+    ``expr := sign* chain ((\\cdot | \\times | /) chain)*`` (left to right), ``chain := atom+``
+    (implicit products, right to left, with the mixed-number rule), ``atom := number | \\pi |
+    \\sqrt{int} | \\frac{expr}{expr} | {expr} | (expr)``, each optionally ``^{int}``.
+    """
+
+    __slots__ = ("depth", "pos", "s")
 
     def __init__(self, s: str) -> None:
         self.s = s
         self.pos = 0
+        self.depth = 0
 
     def peek(self, token: str) -> bool:
         return self.s.startswith(token, self.pos)
@@ -64,19 +131,50 @@ class _Parser:
             return True
         return False
 
-    def group(self) -> Number | None:
-        """``{expr}`` or a single digit (LaTeX shorthand was already braced by normalisation)."""
-        if not self.take("{"):
+    def group(self, close: str = "}") -> Atom | None:
+        """``{expr}`` (LaTeX shorthand was already braced by normalisation)."""
+        got = self.expr()
+        if got is None or not self.take(close):
             return None
-        value = self.expr()
-        if value is None or not self.take("}"):
-            return None
-        return value
+        return got
 
-    def atom(self) -> Number | None:
+    def exponent(self) -> int | None:
+        if self.take("{"):
+            m = _SIGNED_INT.match(self.s, self.pos)
+            if m is None or len(m.group()) > 4:
+                return None
+            self.pos = m.end()
+            return int(m.group()) if self.take("}") else None
+        if self.pos < len(self.s) and self.s[self.pos].isdigit():
+            self.pos += 1
+            return int(self.s[self.pos - 1])
+        return None
+
+    def atom(self) -> Atom | None:
+        got = self.base()
+        if got is None or not self.take("^"):
+            return got
+        exponent = self.exponent()
+        if exponent is None:
+            return None
+        value = _power(got[0], exponent)
+        return None if value is None else (value, _OTHER_KIND)
+
+    def base(self) -> Atom | None:
         if self.take("\\frac") or self.take("\\dfrac") or self.take("\\tfrac"):
-            num, den = self.group(), self.group()
-            return None if num is None or den is None else _div(num, den)
+            if not self.take("{"):
+                return None
+            num = self.group()
+            if num is None or not self.take("{"):
+                return None
+            den = self.group()
+            if den is None:
+                return None
+            value = _div(num[0], den[0])
+            if value is None:
+                return None
+            simple = num[1] == _INT_KIND and den[1] == _INT_KIND
+            return value, _FRAC_KIND if simple else _OTHER_KIND
         if self.take("\\sqrt"):
             if not self.take("{"):
                 return None
@@ -89,64 +187,110 @@ class _Parser:
             n = int(m.group())
             if n > _MAX_RADICAND:
                 return None
+            if n == 0:
+                return (Fraction(0), 1, 0), _OTHER_KIND
             k, r = _squarefree(n)
-            return (Fraction(k), r, 0) if n else (Fraction(0), 1, 0)
+            return (Fraction(k), r, 0), _OTHER_KIND
         if self.take("\\pi"):
-            return (Fraction(1), 1, 1)
-        if self.peek("{"):
-            return self.group()
+            return (Fraction(1), 1, 1), _OTHER_KIND
+        if self.take("{"):
+            return self.group("}")
         if self.take("("):
-            value = self.expr()
-            return value if value is not None and self.take(")") else None
+            return self.group(")")
         m = _DEC.match(self.s, self.pos)
         if m is None or len(m.group()) > _MAX_INT_DIGITS:
             return None
         self.pos = m.end()
         try:
-            return (Fraction(Decimal(m.group())), 1, 0)
+            value = (Fraction(Decimal(m.group())), 1, 0)
         except (InvalidOperation, ValueError):
             return None
+        return value, _DEC_KIND if "." in m.group() else _INT_KIND
 
-    def term(self) -> Number | None:
-        """A product of atoms, optionally with ``\\cdot`` / ``\\times`` between them."""
-        value = self.atom()
-        while value is not None and self.pos < len(self.s):
-            explicit = self.take("\\cdot") or self.take("\\times")
-            implicit = (
-                self.peek("\\") or self.peek("{") or self.peek("(") or self.s[self.pos].isdigit()
-            ) and not self.peek("\\infty")
-            if not (explicit or implicit):
-                break
-            nxt = self.atom()
-            if nxt is None:
+    def _starts_atom(self) -> bool:
+        if self.pos >= len(self.s) or self.peek("\\cdot") or self.peek("\\times"):
+            return False
+        if self.peek("\\infty"):
+            return False
+        c = self.s[self.pos]
+        return c in "\\{(." or c.isdigit()
+
+    def chain(self) -> Atom | None:
+        """Implicit products, combined right to left as math-verify does.
+
+        An integer literal followed by a fraction of integer literals is a mixed number
+        (``2\\frac{1}{4}`` = 9/4). math-verify's rule is wider (any integer before any positive
+        rational: it reads ``2(3)`` as 5), so any other integer-valued factor before a positive
+        rational is left to it.
+        """
+        atoms: list[Atom] = []
+        while True:
+            got = self.atom()
+            if got is None:
                 return None
-            value = _mul(value, nxt)
-        return value
+            atoms.append(got)
+            if not self._starts_atom():
+                break
+        value, kind = atoms[-1]
+        for i in range(len(atoms) - 2, -1, -1):
+            left, left_kind = atoms[i]
+            single = i == len(atoms) - 2
+            if (
+                _is_integer(left)
+                and _is_rational(value)
+                and value[0] > 0
+                and left_kind != _DEC_KIND
+            ):
+                if not (left_kind == _INT_KIND and single and kind == _FRAC_KIND):
+                    return None  # math-verify's reading is unclear to this grammar
+                whole = left[0]
+                value = (whole + value[0] if whole >= 0 else whole - value[0], 1, 0)
+            else:
+                got_value = _mul(left, value)
+                if got_value is None:
+                    return None
+                value = got_value
+            kind = _OTHER_KIND
+        return value, kind
 
-    def expr(self) -> Number | None:
+    def expr(self) -> Atom | None:
+        self.depth += 1
+        if self.depth > _MAX_DEPTH:
+            return None
         negative = False
         while self.peek("-") or self.peek("+"):
             negative ^= self.s[self.pos] == "-"
             self.pos += 1
-        value = self.term()
-        if value is None:
+        got = self.chain()
+        if got is None:
             return None
-        if self.take("/"):
-            den = self.term()
-            if den is None:
+        value, kind = got
+        while True:
+            if self.take("\\cdot") or self.take("\\times"):
+                nxt = self.chain()
+                combined = None if nxt is None else _mul(value, nxt[0])
+            elif self.take("/"):
+                nxt = self.chain()
+                combined = None if nxt is None else _div(value, nxt[0])
+            else:
+                break
+            if combined is None:
                 return None
-            value = _div(value, den)
-        return (-value[0], value[1], value[2]) if negative else value
+            value, kind = combined, _OTHER_KIND
+        self.depth -= 1
+        if negative:
+            return (-value[0], value[1], value[2]), kind if kind == _INT_KIND else _OTHER_KIND
+        return value, kind
 
 
 def _mul(a: Number, b: Number) -> Number | None:
-    if a[1] == b[1]:
-        coef, rad = a[0] * b[0] * a[1], 1
-    else:
-        k, rad = _squarefree(a[1] * b[1])
-        coef = a[0] * b[0] * k
+    # Both radicands are squarefree: a*b = g^2 * (a/g) * (b/g) with g = gcd(a, b), and the
+    # cofactors are coprime and squarefree. No factoring needed.
+    g = gcd(a[1], b[1])
+    coef = a[0] * b[0] * g
+    rad = (a[1] // g) * (b[1] // g)
     power = a[2] + b[2]
-    if power > 3:
+    if power > 3 or rad > _MAX_RADICAND:
         return None
     return (coef, rad, power) if coef else (Fraction(0), 1, 0)
 
@@ -163,8 +307,8 @@ def _div(a: Number, b: Number) -> Number | None:
 
 def _number(text: str) -> Number | None:
     p = _Parser(text)
-    value = p.expr()
-    return value if value is not None and p.pos == len(text) else None
+    got = p.expr()
+    return got[0] if got is not None and p.pos == len(text) else None
 
 
 def _element(text: str) -> tuple[str, object] | None:
@@ -195,6 +339,23 @@ def _split_top(text: str) -> list[str] | None:
     return parts
 
 
+_MATRIX_ENVS = ("pmatrix", "bmatrix")
+
+
+def _matrix(body: str) -> ClosedForm | None:
+    """A vector or matrix of numbers (``pmatrix`` and ``bmatrix`` alike, as math-verify reads
+    them): ``("mat", rows)``; None for ragged or non-numeric ones."""
+    rows = []
+    for row in body.split("\\\\"):
+        cells = [_number(c) for c in row.split("&")]
+        if any(c is None for c in cells):
+            return None
+        rows.append(tuple(cells))
+    if not rows or len({len(r) for r in rows}) != 1:
+        return None
+    return ("mat", tuple(rows))  # type: ignore[arg-type]
+
+
 @lru_cache(maxsize=1 << 14)
 def closed_form(normalized: str) -> ClosedForm | None:
     """A canonical exact value of a normalised answer in the simple forms, else None.
@@ -205,6 +366,10 @@ def closed_form(normalized: str) -> ClosedForm | None:
     s = normalized
     if not s or len(s) > _MAX_CHARS:
         return None
+    for env in _MATRIX_ENVS:
+        head, tail = f"\\begin{{{env}}}", f"\\end{{{env}}}"
+        if s.startswith(head) and s.endswith(tail):
+            return _matrix(s[len(head) : -len(tail)])
     if s.startswith("\\{") and s.endswith("\\}"):
         inner = s[2:-2]
         parts = _split_top(inner)
@@ -281,6 +446,9 @@ def format_closed_form(value: ClosedForm) -> str:
     kind = value[0]
     if kind == "num":
         return _format_number(value[1])  # type: ignore[arg-type]
+    if kind == "mat":  # as sympy prints a Matrix: the worker's key for other matrices
+        rows = ", ".join("[" + ", ".join(map(_format_number, r)) + "]" for r in value[1])  # type: ignore[union-attr]
+        return f"Matrix([{rows}])"
     if kind == "set":
         members = sorted(value[1], key=_sort_key)  # type: ignore[arg-type]
         return "{" + ", ".join(_format_number(m) for m in members) + "}"

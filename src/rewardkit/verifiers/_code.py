@@ -1,32 +1,26 @@
 """The ``code`` verifier: run the completion's last Python code block against the reference tests.
 
-Each (program, test) pair is one engine item: it runs in a :class:`CodeSandbox` (by default a
-local subprocess with rlimits, **not a security boundary**; see :mod:`._sandbox`) from inside an
-engine worker, so tests of a batch run in parallel, identical programs of a collapsed group run
-once (cache key: a hash of program and test), and the engine's hard deadline backs up the
-sandbox's own.
+Each (program, test) pair is one engine item: it runs in a :class:`CodeSandbox` (by default
+``auto``: the isolating ``bwrap`` sandbox where it works, else the ``local`` subprocess, which is
+**not a security boundary**; see :mod:`._bwrap` and :mod:`._sandbox`) from inside an engine
+worker, so tests of a batch run in parallel, identical programs of a collapsed group run once
+(cache key: a hash of program and test), and the engine's hard deadline backs up the sandbox's.
 
 References may be stdin/stdout pairs (``{"inputs": [...], "outputs": [...]}`` as in APPS, or a
 list of ``{"input": ..., "output": ...}``; also as JSON text) or assert statements (a string of
 Python whose top-level ``assert`` statements are the tests and whose other statements are setup,
 or a list of assert strings).
 
-An assert test is not judged by the exit status alone: a program that calls ``sys.exit(0)`` or
-``os._exit(0)``, or registers an ``atexit`` hook that exits 0, would otherwise "pass" every test.
-The sandbox runs :func:`assert_harness` instead, with a random nonce (fresh per run, made in the
-worker, never in the program text) as its stdin. The harness moves that stdin behind a private
-descriptor (the program's stdin is empty), imports the program as module ``solution`` (so
-``if __name__ == "__main__":`` blocks do not run; a ``SystemExit`` from its body ends the body,
-not the test: what it defined so far is tested), runs the test code in that module's namespace,
-and only then reads the nonce and writes it to stdout. The test passes only when the run exits 0
-**and** its stdout holds the nonce. This lives in the program the verifier builds and the verdict
-it reads, so every :class:`CodeSandbox` gets it. The comparisons in the test's asserts go through
-a checker that will not let an object of the program's own class pass as equal to a built-in
-value (``assert add(1, 2) == 3`` with an ``__eq__`` that always says True; see the comment at
-``_ASSERT_HARNESS``). It stops early exits, forged output and lying ``__eq__``; it is no defence
-against a program that deliberately goes after the harness (reads descriptors it did not open,
-its caller's memory, rewrites frames or the checker) or reads the test's expected values from
-the harness text: the program shares the harness's process.
+An assert test runs through :mod:`._assert_harness`: the sandbox runs the harness with the
+program in its text and, on stdin, the test and a random nonce (fresh per run, made in the
+worker). The harness forks: the program runs in one process, the test in the other (the judge),
+which has never run a line of the program, keeps its own builtins and modules, and sees the
+program's values only as plain data (proxies for anything else). The judge prints the nonce
+only after the test passed; the test passes only when the run exits 0 **and** its stdout holds
+the nonce, so early exits and forged output fail. What stays in the program's hands: the values
+its functions return and the behaviour of its own objects (see docs/verifiers.md). In the
+``local`` sandbox a program running as root can still reach the judge (ptrace, its descriptors,
+files it imports later); in ``bwrap`` it holds no capability and the system is read-only.
 """
 
 from __future__ import annotations
@@ -40,6 +34,7 @@ import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from functools import lru_cache
+from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 from pydantic import Field
@@ -47,6 +42,7 @@ from pydantic import Field
 from rewardkit._components import ComponentConfig, RewardComponent, ScoringContext
 from rewardkit._errors import ConfigError
 from rewardkit._rollout import Outcome, RewardResult, Rollout
+from rewardkit.verifiers._bwrap import AutoSandbox, resolve_auto
 from rewardkit.verifiers._extract import completion_tail
 from rewardkit.verifiers._sandbox import CodeSandbox, SandboxRequest, code_sandboxes
 
@@ -187,218 +183,40 @@ def outputs_match(actual: str, expected: str, mode: str) -> bool:
 # --------------------------------------------------------------------------- worker side
 
 
-# Runs an assert test (see the module docstring). Everything the harness calls after the program
-# ran is bound before it runs, because the program may rebind builtins (``exec``, ``compile``,
-# ``type``) or patch modules; tracing is switched off before the test so a trace function cannot
-# skip its asserts; ``optimize=0`` keeps asserts even where a sandbox runs ``python -O``;
-# ``os._exit`` keeps the program's ``atexit`` hooks from changing the exit status afterwards.
-#
-# The comparisons in the test's asserts (``==``, ``!=``, ``<``, ``<=``, ``>``, ``>=``, ``in``,
-# ``not in``; also inside ``and``/``not``, calls and comprehensions, and in asserts nested in
-# setup code) are rewritten, before the program runs, into calls of a checker bound under a
-# random name. Otherwise a program could return an object whose ``__eq__`` always says True and
-# pass ``assert add(1, 2) == 3``. The checker first turns each operand into a *plain* value:
-# exact built-in types (``type(x) is int``, never ``isinstance``) are kept, subclasses of the
-# built-in scalars and containers (``int``, ``float``, ``str``, ``tuple``, ``dict``, ...) are read
-# through the built-in type's own C methods, ignoring their overrides (a namedtuple becomes its
-# tuple, a numpy float its float, a ``Counter`` its dict), containers recursively. Plain values
-# never run the program's code, so comparing them is Python's own comparison (``True == 1``,
-# ``1 == 1.0``, no float tolerance). When one side is plain and the other is not (an object of
-# some other class, maybe inside a list), the checker refuses and the assert fails. When neither
-# side is plain (user classes, numpy arrays, ``Fraction``), it falls back to the operator itself.
-# For ``in`` only an element of a plain container must be plain: other containers (generators,
-# arrays) answer for themselves. ``x == None`` is ``x is None``.
-_ASSERT_HARNESS = """\
-import ast as _ast, linecache as _linecache, operator as _operator, os as _os, sys as _sys
-import traceback as _traceback, types as _types
+_HARNESS_FILE = Path(__file__).with_name("_assert_harness.py")
 
 
-def _rewardkit_rewrite(test, checker):
-    names = {_ast.Eq: "==", _ast.NotEq: "!=", _ast.Lt: "<", _ast.LtE: "<=", _ast.Gt: ">",
-             _ast.GtE: ">=", _ast.In: "in", _ast.NotIn: "not in", _ast.Is: "is",
-             _ast.IsNot: "is not"}
-
-    class Rewrite(_ast.NodeTransformer):
-        def visit_Compare(self, node):
-            self.generic_visit(node)
-            ops = tuple(names[type(op)] for op in node.ops)
-            if set(ops) <= {"is", "is not"}:
-                return node
-            if len(ops) == 1:
-                args = [_ast.Constant(ops[0]), node.left, node.comparators[0]]
-            else:  # a chain: later operands as thunks keep Python's short-circuit
-                no_args = dict(posonlyargs=[], args=[], kwonlyargs=[], kw_defaults=[], defaults=[])
-                thunks = [_ast.Lambda(_ast.arguments(**no_args), c) for c in node.comparators]
-                args = [_ast.Constant(ops), node.left, *thunks]
-            return _ast.copy_location(_ast.Call(_ast.Name(checker, _ast.Load()), args, []), node)
-
-    tree = _ast.parse(test, "test.py")
-    for node in [n for n in _ast.walk(tree) if isinstance(n, _ast.Assert)]:
-        node.test = Rewrite().visit(node.test)
-    return _ast.fix_missing_locations(tree)
+@lru_cache(maxsize=1)
+def _harness_source() -> str:
+    return _HARNESS_FILE.read_text(encoding="utf-8")
 
 
-def _rewardkit_checker():
-    type_, id_, issubclass_, zip_, map_, set_, tuple_, dict_, AssertionError_ = (
-        type, id, issubclass, zip, map, set, tuple, dict, AssertionError)
-    type_name = type.__dict__["__name__"].__get__  # not a metaclass's __name__
-    op, contains = _operator, _operator.contains
-    ops = {"==": op.eq, "!=": op.ne, "<": op.lt, "<=": op.le, ">": op.gt, ">=": op.ge,
-           "in": lambda a, b: contains(b, a), "not in": lambda a, b: not contains(b, a),
-           "is": op.is_, "is not": op.is_not}
-    exact = {id(t) for t in (bool, int, float, complex, str, bytes, bytearray, type(None), range)}
-    scalars = ((int, int.__index__), (float, float.__float__), (complex, complex.__complex__),
-               (str, str.__str__), (bytes, bytes.__bytes__))
-    containers = (tuple, list, set, frozenset)
-
-    class Opaque(Exception):
-        pass
-
-    def plain(value, depth):
-        t = type_(value)
-        if id_(t) in exact:
-            return value
-        for base, read in scalars:
-            if issubclass_(t, base):
-                return read(value)
-        if depth > 100:
-            raise Opaque("a value nested more than 100 levels deep")
-        if issubclass_(t, dict_):
-            if t is dict_ and leaves(dict_.keys(value)) and leaves(dict_.values(value)):
-                return value
-            items = dict_.items(value)
-            return dict_([(plain(k, depth + 1), plain(v, depth + 1)) for k, v in items])
-        for base in containers:
-            if issubclass_(t, base):
-                if t is base and leaves(value):
-                    return value
-                return base([plain(v, depth + 1) for v in base.__iter__(value)])
-        raise Opaque(f"value of type {type_name(t)}")
-
-    def leaves(items):  # fast path: all exact scalars (ids, not types: a metaclass may lie in ==)
-        return set_(map_(id_, map_(type_, items))) <= exact
-
-    def check(name, a, b):
-        fn = ops[name]
-        if name == "is" or name == "is not":
-            return fn(a, b)
-        if (name == "==" or name == "!=") and (a is None or b is None):
-            return (a is b) if name == "==" else (a is not b)
-        plain_a = plain_b = opaque = None
-        try:
-            plain_a = (plain(a, 0),)
-        except Opaque as exc:
-            opaque = exc
-        try:
-            plain_b = (plain(b, 0),)
-        except Opaque as exc:
-            opaque = exc
-        if plain_a and plain_b:
-            return fn(plain_a[0], plain_b[0])
-        # A plain container compares its items with ==; any other one answers for itself.
-        guarded = plain_b if name == "in" or name == "not in" else plain_a or plain_b
-        if not guarded:
-            return fn(a, b)  # neither side plain: nothing trustworthy to hold it to
-        raise AssertionError_(f"{opaque.args[0]} is not a plain built-in; refusing to compare")
-
-    def compare(names, left, *rest):
-        if type_(names) is not tuple_:
-            return check(names, left, rest[0])
-        for name, thunk in zip_(names, rest):
-            right = thunk()
-            result = check(name, left, right)
-            if not result:
-                return result
-            left = right
-        return result
-
-    return compare
+def assert_harness(program: str) -> str:
+    """The Python source that runs an assert test against ``program`` (see
+    :mod:`._assert_harness`); the test itself comes on stdin, see :func:`assert_stdin`."""
+    return f"{_harness_source()}\n\n_rewardkit_harness({program!r})\n"
 
 
-def _rewardkit_harness(program, test):
-    exec_, compile_, read, write, exit_ = exec, compile, _os.read, _os.write, _os._exit
-    settrace, setprofile, print_exc, sys = _sys.settrace, _sys.setprofile, _traceback.print_exc, _sys
-    no_nonce = b"rewardkit harness: no nonce on stdin (the sandbox must pass request.stdin)\\n"
-    # The nonce stays unread in the stdin pipe behind a private descriptor until the test has
-    # passed: no frame or object holds it while the program runs, and its stdin is empty.
+def _test_imports(test: str) -> list[str]:
+    """Absolute module names the test imports, for the judge to import before the program runs."""
     try:
-        secret = _os.dup(0)
-        null = _os.open(_os.devnull, _os.O_RDONLY)
-        _os.dup2(null, 0)
-        _os.close(null)
-    except OSError:
-        write(2, no_nonce)
-        exit_(2)
-
-    def flush():
-        for stream in (sys.stdout, sys.stderr):
-            try:
-                stream.flush()
-            except BaseException:
-                pass
-
-    def fail(message=None):
-        try:
-            flush()
-            if message is None:
-                print_exc()
-            else:
-                write(2, message.encode("utf-8", "replace") + b"\\n")
-        finally:
-            exit_(1)
-
-    module = _types.ModuleType("solution")
-    module.__file__ = "solution.py"
-    namespace = module.__dict__
-    sys.modules["solution"] = module
-    for name, source in (("solution.py", program), ("test.py", test)):
-        _linecache.cache[name] = (len(source), None, source.splitlines(True), name)
-    checker = "_rewardkit_compare_" + _os.urandom(8).hex()
-    try:
-        tree = _rewardkit_rewrite(test, checker)
-        test_code = compile_(tree, "test.py", "exec", dont_inherit=True, optimize=0)
-    except SyntaxError:  # e.g. ``await`` in a chained comparison, now inside a lambda
-        test_code = compile_(test, "test.py", "exec", dont_inherit=True, optimize=0)
-    compare = _rewardkit_checker()
-    try:
-        exec_(compile_(program, "solution.py", "exec", dont_inherit=True, optimize=0), namespace)
-    except SystemExit:
-        pass  # ends the program's top level; what it defined so far is tested
-    except BaseException:
-        fail()
-    settrace(None)
-    setprofile(None)
-    namespace[checker] = compare
-    try:
-        exec_(test_code, namespace)
-    except SystemExit as exc:
-        fail(f"SystemExit({exc.code!r}) raised during the test: the program exited early")
-    except BaseException:
-        fail()
-    flush()
-    try:
-        nonce = b""
-        while not nonce.endswith(b"\\n"):
-            chunk = read(secret, 64)
-            if not chunk:
-                break
-            nonce += chunk
-        if not nonce.strip():
-            write(2, no_nonce)
-            exit_(2)
-        write(1, b"\\n" + nonce.strip() + b"\\n")
-    except BaseException:
-        exit_(1)
-    exit_(0)
+        tree = ast.parse(test)
+    except SyntaxError:
+        return []
+    names: list[str] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.extend(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names.append(node.module)
+    return [n for n in dict.fromkeys(names) if n != "solution" and not n.startswith("solution.")]
 
 
-_rewardkit_harness(%r, %r)
-"""
-
-
-def assert_harness(program: str, test: str) -> str:
-    """The Python source that runs ``test`` against ``program`` (see the module docstring)."""
-    return _ASSERT_HARNESS % (program, test)
+def assert_stdin(test: str, nonce: str) -> str:
+    """The harness's stdin: the test's imports (JSON), the test's length and text, the nonce."""
+    test = test.encode("utf-8", "replace").decode("utf-8")  # as the sandbox will send it
+    size = len(test.encode("utf-8"))
+    return f"{json.dumps(_test_imports(test))}\n{size}\n{test}{nonce}\n"
 
 
 @lru_cache(maxsize=16)
@@ -425,7 +243,9 @@ def run_code_test(
     if test.snippet is not None:
         nonce = secrets.token_hex(16)
         request = replace(
-            request, source=assert_harness(request.source, test.snippet), stdin=f"{nonce}\n"
+            request,
+            source=assert_harness(request.source),
+            stdin=assert_stdin(test.snippet, nonce),
         )
     result = _sandbox(cls, options).run(request)
     if result.timed_out:
@@ -474,14 +294,23 @@ class CodeConfig(ComponentConfig):
         description="stdout comparison: 'lines' ignores trailing spaces and blank lines at the "
         "end, 'tokens' compares whitespace-separated tokens, 'exact' compares bytes.",
     )
+    max_processes: int = Field(
+        default=64,
+        ge=1,
+        le=100_000,
+        description="Processes and threads a program may have at once (cgroup pids.max, where "
+        "a pids cgroup is writable; the sandbox's own processes are not counted).",
+    )
     max_tests: int = Field(
         default=64, ge=1, le=10_000, description="Use at most this many tests per rollout."
     )
     sandbox: str = Field(
-        default="local",
+        default="auto",
         min_length=1,
-        description="Registered code sandbox to run programs in ('local': a subprocess with "
-        "rlimits, not a security boundary); plugins add others via rewardkit_code_sandboxes.",
+        description="Registered code sandbox to run programs in: 'bwrap' (bubblewrap: own PID, "
+        "network and mount namespaces), 'local' (a subprocess with rlimits, not a security "
+        "boundary), 'auto' (bwrap where it works, else local with one warning); plugins add "
+        "others via rewardkit_code_sandboxes.",
     )
     sandbox_options: dict[str, Any] = Field(
         default_factory=dict,
@@ -506,7 +335,10 @@ class CodeVerifier(RewardComponent):
                 f"registered: {', '.join(sorted(known)) or '(none)'}"
             )
         self._sandbox_cls = known[self.config.sandbox]
-        self._options = json.dumps(self.config.sandbox_options, sort_keys=True)
+        options = dict(self.config.sandbox_options)
+        if self._sandbox_cls is AutoSandbox:  # decided here, once, not in every worker
+            self._sandbox_cls, options = resolve_auto(options)
+        self._options = json.dumps(options, sort_keys=True)
 
     def _plan(
         self, rollouts: Sequence[Rollout], max_chars: int
@@ -536,6 +368,7 @@ class CodeVerifier(RewardComponent):
                     memory_mb=cfg.memory_mb,
                     max_output_bytes=cfg.max_output_bytes,
                     max_file_bytes=cfg.max_file_bytes,
+                    max_processes=cfg.max_processes,
                 )
                 jobs.append((i, (self._sandbox_cls, self._options, request, t, cfg.compare)))
         return out, jobs

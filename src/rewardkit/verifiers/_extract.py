@@ -278,7 +278,12 @@ def extract_answer(
 # --------------------------------------------------------------------------- normalisation
 
 _WRAPPERS = ("\\text", "\\textbf", "\\textit", "\\mathrm", "\\mathbf", "\\mbox", "\\operatorname")
-_SPACING = re.compile(r"\\[,;:! ]|\\quad|\\qquad|~")
+# `\\` (a matrix row break) is matched first so that `\\ 6` does not read as `\ ` + `6`.
+_SPACING = re.compile(r"\\\\|\\[,;:! ]|\\quad|\\qquad|~")
+# Digits separated by whitespace (spaces, `\,`, `\ `, thin spaces, after _SPACING): one number
+# when the groups are thousands groups (`1 234 567`), else the space stays (math-verify decides).
+_SPACED_DIGITS = re.compile(r"(?<![\d.])\d+(?:\s+\d+)+")
+_DIGIT_GROUPS = re.compile(r"\d{1,3}(?:\s+\d{3})+")
 _LEFT_RIGHT = re.compile(r"\\(?:left|right|bigl|bigr|Bigl|Bigr|big|Big)(?![A-Za-z])")
 _FRAC_VARIANTS = re.compile(r"\\[dt]frac(?![A-Za-z])")
 _DEGREES = re.compile(r"\^\s*\{?\s*\\circ\s*\}?|°|\\degree(?![A-Za-z])")
@@ -288,7 +293,8 @@ _PERCENT = re.compile(r"\\?%$")
 _FRAC_SHORT = re.compile(r"\\frac\s*(\d|\{[^{}]*\})\s*(\d|\{[^{}]*\})")
 _SQRT_SHORT = re.compile(r"\\sqrt\s*(\d|[A-Za-z](?![A-Za-z]))")
 _THOUSANDS = re.compile(r"^[+-]?\d{1,3}(?:,\d{3})+(?:\.\d+)?$")
-_LATEX_THOUSANDS = re.compile(r"(\d)\{,\}(\d{3})")
+# `{,}` is a comma, as math-verify reads it; `1{,}000{,}000` then passes the thousands check.
+_LATEX_COMMA = re.compile(r"\{\s*,\s*\}")
 # A number then one to three plain words: `12 apples`, `5 square feet` (whitespace required, so
 # `2x` stays algebra). Function names are not units.
 _PLAIN_UNIT = re.compile(r"^([+-]?(?:\d[\d,]*(?:\.\d+)?|\.\d+))(?:\s+([A-Za-z]{2,})){1,3}$")
@@ -495,16 +501,17 @@ def normalize_answer(answer: str) -> str:
     s = answer.strip()
     if len(s) > _MAX_ANSWER_CHARS:
         s = _strip_grouping_braces(s)[:_MAX_ANSWER_CHARS]
-    s = s.replace("\x00", "").replace("\\displaystyle", "")
+    s = s.replace("\x00", "").replace("\x01", "").replace("\\displaystyle", "")
     s = _strip_wrappers(s)
-    s = _SPACING.sub(" ", s)
+    s = _SPACING.sub(_spacing, s)
+    s = _SPACED_DIGITS.sub(_spaced_digits, s)
     s = _drop_trailing_unit(s)
     s = _CURRENCY.sub("", s)
     s = _unwrap_text_commands(s)
     s = _LEFT_RIGHT.sub("", s)
     s = _FRAC_VARIANTS.sub(r"\\frac", s)
     s = _DEGREES.sub("", s)
-    s = _LATEX_THOUSANDS.sub(r"\1\2", s)
+    s = _LATEX_COMMA.sub(",", s)
     s = s.strip().rstrip(_TRAILING).strip()
     s = _PERCENT.sub("", s).strip()
     s = _strip_wrappers(s)
@@ -515,11 +522,26 @@ def normalize_answer(answer: str) -> str:
         s = s.replace(",", "")
     # Whitespace goes, except where it ends a command name before a letter (`\\pi r`).
     s = _COMMAND_SPACE.sub("\\1\x00", s)
-    s = "".join(s.split()).replace("\x00", " ")
+    s = "".join(s.split()).replace("\x00", " ").replace("\x01", " ")
     s = _FRAC_SHORT.sub(_brace_frac, s)
     s = _SQRT_SHORT.sub(r"\\sqrt{\1}", s)
     s = s.rstrip(_TRAILING)
     return _strip_grouping_braces(s)
+
+
+def _spacing(m: re.Match[str]) -> str:
+    token = m.group()
+    if token == "\\\\":
+        return token  # a row break, not a space
+    return "" if token == "\\!" else " "  # `\!` is a negative space: math-verify drops it
+
+
+def _spaced_digits(m: re.Match[str]) -> str:
+    """``1 234 567`` -> ``1234567``; other spaced digits keep one (protected) space each."""
+    text = m.group()
+    if _DIGIT_GROUPS.fullmatch(text):
+        return "".join(text.split())
+    return "\x01".join(text.split())
 
 
 def _strip_grouping_braces(s: str) -> str:

@@ -72,14 +72,17 @@ def _is_cheap_to_evaluate(expr: Any) -> bool:
 def _sympy_key(parsed: tuple[Any, ...]) -> str | None:
     """The canonical text of a parsed answer: its evaluated sympy value, printed.
 
-    Intervals print like closed forms (``(1, 2]``, ``(-oo, 2)``); ``None`` when there is no
-    sympy value or its text is long (then the normalised LaTeX is the key).
+    Intervals print like closed forms (``(1, 2]``, ``(-oo, 2)``), vectors and matrices as
+    ``Matrix([[1], [2]])`` whatever their brackets; ``None`` when there is no sympy value or its
+    text is long (then the normalised LaTeX is the key).
     """
     import sympy
 
-    expr = next((x for x in parsed if isinstance(x, sympy.Basic)), None)
+    expr = next((x for x in parsed if isinstance(x, (sympy.Basic, sympy.MatrixBase))), None)
     if expr is None:
         return None
+    if isinstance(expr, sympy.MatrixBase):  # pmatrix and bmatrix alike: Matrix([[1], [2]])
+        expr = sympy.ImmutableMatrix(expr)
     try:
         if _is_cheap_to_evaluate(expr):
             expr = expr.doit()
@@ -159,6 +162,10 @@ def _fast_verdict(gold: str, pred: str, *, strict: bool) -> bool | None:
         return True
     if "." in gold or "." in pred:
         return None
+    if g[0] == "mat" or p[0] == "mat":
+        # Same shape, different entries: unequal. Anything else is math-verify's call.
+        same_shape = g[0] == p[0] and [len(r) for r in g[1]] == [len(r) for r in p[1]]  # type: ignore[arg-type]
+        return False if same_shape else None
     if g[0] != p[0]:
         if not strict or any(x[0] == "set" and len(x[1]) == 1 for x in (g, p)):  # type: ignore[arg-type]
             return None

@@ -18,6 +18,7 @@ from pydantic import Field
 
 from rewardkit._components import ComponentConfig, RewardComponent, ScoringContext
 from rewardkit._rollout import RewardResult, Rollout
+from rewardkit.verifiers._closed_form import closed_form
 from rewardkit.verifiers._extract import (
     completion_tail,
     extract_answer,
@@ -80,11 +81,23 @@ def exact_value(normalized: str) -> Fraction | None:
     return None
 
 
+def _rational_closed_form(normalized: str) -> Fraction | None:
+    """The value of a rational closed form the ``math`` verifier reads too: a mixed number
+    (``2\\frac{1}{4}``), ``-{5}``, ``1.5\\times 10^{3}``, ``2^{-1}``; None for anything else
+    (surds, pi, lists)."""
+    value = closed_form(normalized)
+    if value is None or value[0] != "num":
+        return None
+    coef, radicand, power = value[1]  # type: ignore[misc]
+    return coef if radicand == 1 and power == 0 else None
+
+
 def _number_in(answer: str, *, words_around: bool = True) -> Decimal | None:
     """The number an extracted answer states, or None when it is not (only) a number.
 
-    The whole normalised answer (``1,234``, ``\\frac{3}{4}``, ``$5``), else its one number
-    token followed by words only (``42 apples``). ``2\\sqrt{3}`` or ``\\pi/2`` are not
+    The whole normalised answer (``1,234``, ``1{,}234``, ``1\\,234``, ``\\frac{3}{4}``, ``$5``,
+    a mixed number ``2\\frac{1}{4}`` read as the ``math`` verifier reads it), else its one
+    number token followed by words only (``42 apples``). ``2\\sqrt{3}`` or ``\\pi/2`` are not
     numbers: taking their last digit would score a wrong answer as right.
     """
     norm = normalize_answer(answer)
@@ -92,6 +105,8 @@ def _number_in(answer: str, *, words_around: bool = True) -> Decimal | None:
     if value is not None:
         return value
     frac = exact_value(norm)
+    if frac is None:
+        frac = _rational_closed_form(norm)
     if frac is not None:
         with decimal.localcontext(_WIDE):
             return Decimal(frac.numerator) / Decimal(frac.denominator)
@@ -108,6 +123,8 @@ def _canonical(value: Decimal) -> str:
     """``42``, ``-3.5``, ``0.001``: one spelling per number (no exponent, no trailing zeros)."""
     if value.is_zero():
         return "0"
+    if abs(value.adjusted()) > 64:  # 1e-999999 would print a million zeros
+        return f"{value.normalize():E}"
     with decimal.localcontext(_WIDE):
         if value == value.to_integral_value():
             if abs(value) < Decimal("1e30"):

@@ -5,11 +5,15 @@
    :class:`LocalSubprocessSandbox` is **not a security boundary**. It runs the program as the
    same user, on the same machine and network, with limits (setrlimit on CPU time, address space
    and file size; a wall-clock deadline; a scrubbed environment; a fresh temporary directory as
-   working directory; the whole process group killed on timeout). That stops accidents (infinite
-   loops, memory blow-ups, files written all over), not an adversary: the program can read your
-   files, open sockets and use any interpreter facility. For untrusted code at scale, send it to
-   a container or a sandbox service by registering a :class:`CodeSandbox` through the
-   ``rewardkit_code_sandboxes`` hook and naming it in the ``code`` verifier's ``sandbox`` field.
+   working directory; the whole process group killed at the end, and where a pids cgroup is
+   writable a process-count limit and every process of the run killed, ``setsid`` ones too).
+   That stops accidents (infinite loops, memory blow-ups, files written all over), not an
+   adversary: the program can read your files, open sockets and use any interpreter facility,
+   and if the worker is killed with SIGKILL mid-run, the program's own children outlive it.
+   The isolating sandbox is :class:`~rewardkit.verifiers.BwrapSandbox` (``bwrap``, the default
+   through ``auto`` where it works). For other executors (containers, a sandbox service),
+   register a :class:`CodeSandbox` through the ``rewardkit_code_sandboxes`` hook and name it in
+   the ``code`` verifier's ``sandbox`` field.
 """
 
 from __future__ import annotations
@@ -26,6 +30,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from rewardkit.verifiers._cgroup import PidsCgroup, sweep_dead_work_folders
+
 __all__ = [
     "CodeSandbox",
     "LocalSubprocessSandbox",
@@ -37,7 +43,9 @@ __all__ = [
 
 @dataclass(frozen=True, slots=True)
 class SandboxRequest:
-    """One program run: source, stdin and limits."""
+    """One program run: source, stdin and limits. ``max_processes`` counts the processes and
+    threads the program may have at once (the program itself included); a sandbox that cannot
+    limit it says so in its documentation."""
 
     source: str
     stdin: str = ""
@@ -45,6 +53,7 @@ class SandboxRequest:
     memory_mb: int = 1024
     max_output_bytes: int = 1 << 20
     max_file_bytes: int = 16 << 20
+    max_processes: int = 64
 
     def __repr__(self) -> str:
         return (
@@ -84,10 +93,11 @@ class CodeSandbox:
     ``request.source`` is run as the main script and ``request.stdin`` fed to it unchanged,
     through a pipe (not a file the program could reopen); ``stdout`` and ``exit_code`` are
     reported as the program left them. For an assert test the source is the ``code``
-    verifier's harness and stdin a per-run nonce that the harness prints only once the test has
-    passed (see :mod:`rewardkit.verifiers._code`): a sandbox that drops stdin makes every assert
-    test fail, one that keeps or logs it where the program can read it lets a program forge a
-    pass.
+    verifier's harness and stdin holds the test and a per-run nonce that the harness prints only
+    once the test has passed (see :mod:`rewardkit.verifiers._assert_harness`): a sandbox that
+    drops stdin makes every assert test fail, one that keeps or logs it where the program can
+    read it lets a program read the test and forge a pass. The harness forks once (the program
+    runs in a child process), so a sandbox must allow at least two processes.
     """
 
     name: ClassVar[str] = ""
@@ -99,6 +109,9 @@ class CodeSandbox:
     def run(self, request: SandboxRequest) -> SandboxResult:
         raise NotImplementedError
 
+
+# The assert harness's judge, besides the program's own processes.
+_LOCAL_OVERHEAD = 1
 
 # Runs first in the child interpreter: set the limits, arrange to die with the worker that
 # started us, then run the program as __main__. A launcher instead of ``preexec_fn``, which is
@@ -134,6 +147,7 @@ class LocalSubprocessSandbox(CodeSandbox):
     def __init__(self, python: str | None = None, env: Mapping[str, str] | None = None) -> None:
         self.python = python or sys.executable
         self.extra_env = dict(env or {})
+        sweep_dead_work_folders()
 
     def _env(self, home: str) -> dict[str, str]:
         env = {
@@ -151,7 +165,8 @@ class LocalSubprocessSandbox(CodeSandbox):
 
     def run(self, request: SandboxRequest) -> SandboxResult:
         started = time.monotonic()
-        with tempfile.TemporaryDirectory(prefix="rewardkit-sandbox-") as home:
+        # The worker's pid in the name: a later sandbox removes the folder if the worker is killed.
+        with tempfile.TemporaryDirectory(prefix=f"rewardkit-sandbox-{os.getpid()}-") as home:
             path = os.path.join(home, "main.py")
             with open(path, "w", encoding="utf-8") as fh:
                 fh.write(request.source)
@@ -166,6 +181,9 @@ class LocalSubprocessSandbox(CodeSandbox):
                 str(request.max_file_bytes),
                 path,
             ]
+            cgroup = PidsCgroup.create(request.max_processes + _LOCAL_OVERHEAD)
+            if cgroup is not None:
+                argv = cgroup.enter_argv() + argv
             try:
                 proc = subprocess.Popen(
                     argv,
@@ -177,6 +195,8 @@ class LocalSubprocessSandbox(CodeSandbox):
                     start_new_session=True,  # its own process group, killed as a whole
                 )
             except OSError as exc:
+                if cgroup is not None:
+                    cgroup.close()
                 return SandboxResult("", f"cannot start the interpreter: {exc}", None)
             try:
                 out, err, timed_out, truncated = _communicate(
@@ -189,6 +209,8 @@ class LocalSubprocessSandbox(CodeSandbox):
                 with contextlib.suppress(OSError):
                     os.killpg(proc.pid, signal.SIGKILL)  # stray children of the program too
                 proc.wait()
+                if cgroup is not None:
+                    cgroup.close()  # and those that left the group (setsid)
             return SandboxResult(
                 out.decode("utf-8", "replace"),
                 err.decode("utf-8", "replace")[-4000:],

@@ -33,6 +33,7 @@ TRL_CALL_KWARGS: frozenset[str] = frozenset(
         "log_metric",
         "log_extra",
         "environments",
+        "completion_logprobs",
     }
 )
 
@@ -51,6 +52,9 @@ class TRLCall:
     step: int | None = None
     log_metric: Callable[[str, float], None] | None = None
     log_extra: Callable[[str, list[Any]], None] | None = None
+    #: Per completion, its sampled tokens' log-probs; the rewardkit trainers pass them (as the
+    #: ``completion_logprobs`` keyword) when a component of the config needs them.
+    completion_logprobs: Sequence[Sequence[float] | None] | None = None
 
     def __len__(self) -> int:
         return len(self.completions)
@@ -86,6 +90,9 @@ class TRLCall:
         if completion_ids is not None and len(completion_ids) == n:
             # Token-level components (length penalties) read the completion's token ids.
             metadata["completion_ids"] = completion_ids
+        logprobs = kwargs.get("completion_logprobs")
+        if logprobs is not None and len(logprobs) != n:
+            raise BatchError(f"{len(logprobs)} completion_logprobs rows for {n} completions")
         state = kwargs.get("trainer_state")
         step = getattr(state, "global_step", None)
         return cls(
@@ -97,6 +104,7 @@ class TRLCall:
             step=int(step) if step is not None else None,
             log_metric=kwargs.get("log_metric"),
             log_extra=kwargs.get("log_extra"),
+            completion_logprobs=logprobs,
         )
 
 

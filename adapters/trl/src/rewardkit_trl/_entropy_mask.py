@@ -7,18 +7,29 @@ overrides that hook, so the mask costs no extra pass over the logits.
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from rewardkit import TokenMaskComponent
 from rewardkit.masks import (
+    ClipCovTerm,
+    EntropyAdvantageTerm,
     EntropyTopRatioMask,
+    KlCovTerm,
     TokenEntropyStats,
+    TokenEntropyTerm,
+    clip_cov_select,
     decode_token_counts,
+    entropy_mask,
     format_forking_tokens,
+    kl_cov_select,
     normalizer_scale,
+    ppo_clipped,
     token_entropy_stats,
+    token_stage,
 )
+from rewardkit.masks._answer_span import TokenPieces, answer_span_entropy, answer_token_mask
 
 if TYPE_CHECKING:
     import torch
@@ -68,12 +79,27 @@ class EntropyMaskMixin:
     """
 
     token_mask: TokenMaskComponent | None = None
+    #: The other token-level terms (``token:`` list): entropy_advantage, clip_cov / kl_cov,
+    #: token_entropy; applied after the mask, in stage order.
+    token_terms: tuple[TokenMaskComponent, ...] = ()
     #: Key of the per-rollout correctness tensor in the training inputs.
     correct_key: ClassVar[str] = "rewardkit_correct"
     #: Prefix of the logged diagnostics.
     metric_prefix: ClassVar[str] = "rewardkit/token_mask/"
 
-    def __init__(self, *args: Any, token_mask: TokenMaskComponent | None = None, **kwargs: Any):
+    def __init__(
+        self,
+        *args: Any,
+        token_mask: TokenMaskComponent | None = None,
+        token_terms: Any = None,
+        **kwargs: Any,
+    ):
+        if token_terms is not None:
+            terms = list(token_terms)
+            masks = [t for t in terms if token_stage(t) == "mask"]
+            if masks and token_mask is None:
+                token_mask = masks[0]
+            self.token_terms = tuple(t for t in terms if token_stage(t) != "mask")
         if token_mask is not None:
             self.token_mask = token_mask
         if self.token_mask is not None and not isinstance(self.token_mask, TokenMaskComponent):
@@ -87,38 +113,70 @@ class EntropyMaskMixin:
             "train": Counter(),
             "eval": Counter(),
         }
-        if self.token_mask is not None:
+        self._rewardkit_high_counts: dict[str, Counter[int]] = {
+            "train": Counter(),
+            "eval": Counter(),
+        }
+        self._rewardkit_logps: torch.Tensor | None = None
+        self._rewardkit_pieces: TokenPieces | None = None  # token_entropy's decode cache
+        self._rewardkit_penalty: torch.Tensor | None = None
+        if self.token_mask is not None or self.token_terms:
             trainer: Any = self
             if trainer.top_entropy_quantile < 1.0:
                 raise ValueError(
                     f"GRPOConfig.top_entropy_quantile={trainer.top_entropy_quantile} and a "
-                    "rewardkit token_mask are both set; use one: leave top_entropy_quantile at "
-                    "1.0 and configure token_mask (ratio, select, scope, normalizer)"
+                    "rewardkit token term are both set; use one: leave top_entropy_quantile at "
+                    "1.0 and configure the token mask (ratio, select, scope, normalizer)"
                 )
             trainer.top_entropy_quantile = _HOOK_ON_QUANTILE
+
+    def _rewardkit_term(self, cls: type) -> Any:
+        return next((t for t in self.token_terms if isinstance(t, cls)), None)
 
     # -- TRL hooks -------------------------------------------------------------------------------
 
     def _compute_loss(self, model: Any, inputs: dict[str, Any]) -> Any:
         # get_high_entropy_mask receives no inputs; keep them for the token ids and correctness.
+        # A shallow copy: entropy_advantage replaces its "advantages" for this call only (TRL
+        # reads them after the hook), the buffered batch keeps its own (num_iterations > 1).
+        inputs = dict(inputs)
         self._rewardkit_inputs = inputs
+        self._rewardkit_logps = None
+        self._rewardkit_penalty = None
         try:
-            return super()._compute_loss(model, inputs)  # type: ignore[misc]
+            loss = super()._compute_loss(model, inputs)  # type: ignore[misc]
+            if self._rewardkit_penalty is not None:
+                # KL-Cov's β·|log π - log π_old| on the selected tokens, aggregated as TRL
+                # aggregates the policy loss (linear, so adding it per token is the same).
+                loss = loss + self._rewardkit_aggregate(self._rewardkit_penalty, inputs)
+            return loss
         finally:
             self._rewardkit_inputs = None
+            self._rewardkit_logps = None
+            self._rewardkit_penalty = None
+
+    def _get_per_token_logps_and_entropies(self, model: Any, *args: Any, **kwargs: Any) -> Any:
+        out = super()._get_per_token_logps_and_entropies(model, *args, **kwargs)  # type: ignore[misc]
+        if self._rewardkit_inputs is not None and kwargs.get("compute_entropy"):
+            self._rewardkit_logps = out[0]  # the policy's log-probs of this loss, with grad
+        return out
 
     def get_high_entropy_mask(
         self, entropies: torch.Tensor, mask: torch.Tensor, threshold: float
     ) -> torch.Tensor:
         token_mask = self.token_mask
-        if token_mask is None:
+        if token_mask is None and not self.token_terms:
             return super().get_high_entropy_mask(entropies, mask, threshold)  # type: ignore[misc]
         inputs = self._rewardkit_inputs or {}
         token_ids = inputs.get("completion_ids")
         if token_ids is not None and token_ids.shape != entropies.shape:
             token_ids = None
         correct = inputs.get(self.correct_key)
-        if isinstance(token_mask, EntropyTopRatioMask):
+        out: Any
+        stats: TokenEntropyStats | None
+        if token_mask is None:
+            out, stats = mask.to(entropies.dtype), None  # TRL then multiplies by 1 on valid tokens
+        elif isinstance(token_mask, EntropyTopRatioMask):
             result = token_mask.apply(entropies, mask, token_ids=token_ids, correct=correct)
             stats = result.stats
             if token_mask.config.normalizer == "all":
@@ -132,11 +190,187 @@ class EntropyMaskMixin:
             )
         if stats is not None:
             self._record_entropy_stats(stats)
+        if self.token_terms:
+            out = self._apply_token_terms(entropies, mask, out, inputs, token_ids, correct)
         return out
+
+    def _apply_token_terms(
+        self,
+        entropies: torch.Tensor,
+        mask: torch.Tensor,
+        out: Any,
+        inputs: dict[str, Any],
+        token_ids: Any,
+        correct: Any,
+    ) -> Any:
+        """entropy_advantage, then clip_cov / kl_cov, then token_entropy, on this micro-batch."""
+        import torch
+
+        trainer: Any = self
+        mode = "train" if trainer.model.training else "eval"
+        metrics = trainer._metrics[mode]
+        valid = mask.bool()
+        n_valid = valid.sum().float()
+
+        def record(key: str, local: torch.Tensor) -> None:
+            # Sums over ranks of (value, count): a batch-global mean, equal on every rank.
+            pair = torch.stack([local.float(), n_valid]).detach()
+            pair = trainer.accelerator.reduce(pair, reduction="sum")
+            metrics[key].append(float(pair[0] / pair[1].clamp(min=1.0)))
+
+        adv_term = self._rewardkit_term(EntropyAdvantageTerm)
+        if adv_term is not None:
+            advantages = inputs["advantages"]
+            new = adv_term.advantages(advantages, entropies, valid)
+            base = advantages[:, None] if advantages.dim() == 1 else advantages
+            record("rewardkit/entropy_advantage/bonus_mean", ((new - base) * valid).sum())
+            inputs["advantages"] = new
+        loss_term = self._rewardkit_term(ClipCovTerm) or self._rewardkit_term(KlCovTerm)
+        logps = self._rewardkit_logps
+        if loss_term is not None and logps is not None:
+            advantages = inputs["advantages"]
+            old = inputs.get("old_per_token_logps")
+            old = logps.detach() if old is None else old
+            c = loss_term.config
+            if isinstance(loss_term, ClipCovTerm):
+                clipped = ppo_clipped(
+                    logps,
+                    old,
+                    advantages,
+                    valid,
+                    clip_low=trainer.epsilon_low,
+                    clip_high=trainer.epsilon_high,
+                )
+                selected = clip_cov_select(
+                    logps,
+                    advantages,
+                    valid,
+                    ratio=c.ratio,
+                    cov_lower=c.cov_lower,
+                    cov_upper=c.cov_upper,
+                    exclude=clipped,
+                )
+                keep = (~selected).to(entropies.dtype)
+                out = keep if out is None else out * keep
+                record("rewardkit/clip_cov/selected_share", selected.sum())
+            else:
+                selected = kl_cov_select(logps, advantages, valid, ratio=c.ratio)
+                gate = selected.to(logps.dtype)
+                if out is not None:
+                    gate = gate * out.to(logps.dtype)
+                penalty = c.coef * (logps - old).abs() * gate
+                self._rewardkit_penalty = penalty
+                record("rewardkit/kl_cov/selected_share", selected.sum())
+                record("rewardkit/kl_cov/penalty_mean", penalty.detach().sum())
+        diag = self._rewardkit_term(TokenEntropyTerm)
+        if diag is not None:
+            self._record_token_entropy(diag, entropies, valid, token_ids, correct, mode)
+        return out
+
+    def _record_token_entropy(
+        self,
+        term: Any,
+        entropies: torch.Tensor,
+        valid: torch.Tensor,
+        token_ids: Any,
+        correct: Any,
+        mode: str,
+    ) -> None:
+        """``token_entropy``: statistics of all valid tokens of every rank (one all-gather), the
+        share of the entropy mass in the top ``top_share`` tokens of all ranks, the answer span
+        versus the rest, and the ids of the top tokens for the text list ``log()`` adds."""
+        import torch
+
+        trainer: Any = self
+        h = entropies.detach().float()
+        # The top share of the tokens of every rank (a collective; a rank without valid tokens
+        # takes part too), so mass_top equals the single-process number on the whole batch.
+        top = entropy_mask(h, valid, term.config.top_share, scope="global")
+        stats = token_entropy_stats(
+            h, valid, kept_mask=top, token_ids=token_ids, correct=correct, threshold=None
+        )
+        if stats.num_tokens == 0:
+            return
+        prefix = "rewardkit/token_entropy/"
+        mass = torch.stack([(h * top).sum(), (h * valid).sum()])
+        mass = trainer.accelerator.reduce(mass, reduction="sum")
+        values = {
+            "mean": stats.mean,
+            "p50": stats.p50,
+            "p80": stats.p80,
+            "p95": stats.p95,
+            "mass_top": float(mass[0] / mass[1]) if float(mass[1]) > 0 else math.nan,
+            "top_threshold": stats.threshold,
+        }
+        if stats.mean_correct is not None:
+            values["mean_correct"] = stats.mean_correct
+        if stats.mean_incorrect is not None:
+            values["mean_incorrect"] = stats.mean_incorrect
+        values.update(self._rewardkit_answer_span(h, valid, token_ids))
+        for key, value in values.items():
+            trainer._metrics[mode][prefix + key].append(float(value))
+        self._rewardkit_high_counts[mode].update(dict(stats.kept_token_counts))
+
+    def _rewardkit_answer_span(
+        self, h: torch.Tensor, valid: torch.Tensor, token_ids: Any
+    ) -> dict[str, float]:
+        """``token_entropy``'s answer span: the entropy of the tokens of the final answer (as the
+        verifiers' extractor finds it in the decoded completion) versus the rest of those
+        completions, reduced over every rank (a collective: every rank calls it, with or
+        without token ids, so the reduction always pairs up)."""
+        import torch
+
+        trainer: Any = self
+        if token_ids is None:
+            answer = torch.zeros_like(valid)
+            found = torch.zeros(valid.shape[0], dtype=torch.bool, device=valid.device)
+        else:
+            if self._rewardkit_pieces is None:
+                tokenizer = getattr(trainer.processing_class, "tokenizer", trainer.processing_class)
+                self._rewardkit_pieces = TokenPieces(tokenizer)
+            answer, found = answer_token_mask(token_ids, valid, None, pieces=self._rewardkit_pieces)
+        return answer_span_entropy(h, valid, answer, found)
+
+    def _rewardkit_aggregate(self, per_token: torch.Tensor, inputs: dict[str, Any]) -> Any:
+        """A per-token term aggregated exactly as TRL 1.16's ``_compute_loss`` aggregates the
+        policy loss for the trainer's ``loss_type`` (same mask, same normaliser)."""
+        trainer: Any = self
+        mask = inputs["completion_mask"]
+        if "tool_mask" in inputs:
+            mask = mask * inputs["tool_mask"]
+        mode = "train" if trainer.model.training else "eval"
+        gas = trainer.current_gradient_accumulation_steps if mode == "train" else 1.0
+        x = per_token * mask
+        loss_type = trainer.loss_type
+        if loss_type in ("grpo", "sapo"):
+            return (x.sum(-1) / mask.sum(-1).clamp(min=1.0)).mean() / gas
+        if loss_type == "bnpo":
+            return x.sum() / mask.sum().clamp(min=1.0) / gas
+        if loss_type == "dr_grpo":
+            return x.sum() / (x.size(0) * trainer.max_completion_length) / gas
+        if loss_type in ("cispo", "dapo", "vespo"):
+            normalizer = (
+                inputs["num_items_in_batch"].clamp(min=1.0) / trainer.accelerator.num_processes
+            )
+            if mode == "train":
+                normalizer = normalizer * gas / trainer.args.steps_per_generation
+            return x.sum() / normalizer
+        if loss_type == "luspo":
+            return x.sum(-1).mean() / gas
+        raise ValueError(f"kl_cov: unknown TRL loss_type {loss_type!r}")
 
     def log(self, logs: dict[str, Any], start_time: float | None = None) -> None:
         trainer: Any = self
         mode = "train" if trainer.model.training else "eval"
+        diag = self._rewardkit_term(TokenEntropyTerm)
+        high = self._rewardkit_high_counts[mode]
+        if diag is not None and high and diag.config.top_tokens > 0:
+            tokenizer = getattr(trainer.processing_class, "tokenizer", trainer.processing_class)
+            key = "rewardkit/token_entropy/high_entropy_tokens"
+            logs[f"eval_{key}" if mode == "eval" else key] = format_forking_tokens(
+                decode_token_counts(high.most_common(diag.config.top_tokens), tokenizer)
+            )
+        high.clear()
         counts = self._rewardkit_token_counts[mode] if self.token_mask is not None else None
         top = getattr(getattr(self.token_mask, "config", None), "top_tokens", 10)
         if counts and top > 0:

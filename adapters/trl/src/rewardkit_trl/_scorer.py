@@ -75,6 +75,10 @@ class _RankPayload:
     references: list[Any] | None
     metadata: dict[str, list[Any]]
     results: dict[str, list[RewardResult]]
+    logprobs: list[Any] | None = None
+    #: Per local encoder of the config (same order on every rank): this rank's texts and their
+    #: vectors, so no rank embeds another's rollouts.
+    embeddings: list[tuple[list[str], Any]] | None = None
 
 
 def _run_coroutine(make: Callable[[], Awaitable[T]]) -> T:
@@ -227,9 +231,13 @@ class RewardKitScorer:
         layout = ProcessLayout.current() if self.needs_whole_groups else ProcessLayout()
         error: Exception | None = None
         results: dict[str, list[RewardResult]] = {}
+        embeddings: list[tuple[list[str], Any]] | None = None
+        encoders = _local_encoders(self.pipeline) if layout.distributed else []
         try:
             self._check_references(call, leader)
             results = self._score_rewards(call, leader)
+            if encoders:
+                embeddings = _embed_own(encoders, self._rollout_batch(call), results)
         except Exception as exc:
             if not layout.distributed:
                 raise
@@ -240,6 +248,8 @@ class RewardKitScorer:
             list(call.references) if call.references is not None else None,
             {k: list(v) for k, v in call.metadata.items() if k not in _NOT_GATHERED},
             results,
+            list(call.completion_logprobs) if call.completion_logprobs is not None else None,
+            embeddings,
         )
         if layout.distributed:
             gathered = all_gather(
@@ -253,6 +263,10 @@ class RewardKitScorer:
                 rank, msg = failures[0]
                 raise RuntimeError(f"rewardkit scoring failed on rank {rank}: {msg}")
             payloads: list[_RankPayload] = [p for p, _ in gathered]  # type: ignore[misc]
+            for k, (encoder, precision, _) in enumerate(encoders):
+                for p in payloads:
+                    if p.embeddings is not None:
+                        encoder.prime(*p.embeddings[k], precision)
         else:
             payloads = [payload]
         offset = sum(len(p.completions) for p in payloads[: layout.rank])
@@ -302,6 +316,7 @@ class RewardKitScorer:
             call.completions,
             references=call.references,
             metadata=call.metadata,
+            completion_logprobs=call.completion_logprobs,
         )
 
     def _score_rewards(
@@ -498,6 +513,51 @@ class RewardKitScorer:
         self.pipeline.load_state_dict(state["state"])
 
 
+def _local_encoders(pipeline: RewardPipeline) -> list[tuple[Any, str, Any]]:
+    """The in-process encoders the config's group terms and diagnostics embed with, each with
+    the precision they read and which rollouts they embed (a component, or None for all).
+
+    Each rank embeds its own rollouts with them before the gather and primes every encoder's
+    cache with all ranks' vectors after it, so the terms, run on the global batch by every rank,
+    find every vector cached instead of each rank embedding the whole batch. Remote backends
+    (ray, http) are left alone: they embed elsewhere already.
+    """
+    from rewardkit.shaping._embedding import TextEmbedder
+
+    out: list[tuple[Any, str, Any]] = []
+    for comp in (*pipeline.shaping, *pipeline.diagnostics):
+        judge = getattr(comp, "judge", None)
+        if judge is not None:
+            encoder, precision = getattr(judge, "embedder", None), getattr(judge, "precision", None)
+        elif comp.type == "embedding_diversity":
+            encoder, precision = comp.embedder, comp.config.precision  # type: ignore[attr-defined]
+        else:
+            continue
+        if isinstance(encoder, TextEmbedder):
+            out.append((encoder, encoder.resolve(precision), comp))
+    return out
+
+
+def _embed_own(
+    encoders: Sequence[tuple[Any, str, Any]],
+    batch: Batch,
+    results: Mapping[str, Sequence[RewardResult]],
+) -> list[tuple[list[str], Any]]:
+    """This rank's texts and vectors per encoder: every completion, or only the correct ones
+    for a ``semantic_diversity`` with ``partition: correct`` (the only ones it embeds)."""
+    from rewardkit.shaping._answers import correct_flags
+
+    texts = [r.completion_text for r in batch]
+    out = []
+    for encoder, precision, comp in encoders:
+        mine = texts
+        if getattr(comp.config, "partition", "all") != "all":
+            flags = correct_flags(len(texts), results, comp.config.answer_from)
+            mine = [t for t, ok in zip(texts, flags) if ok]
+        out.append((mine, encoder.encode(mine, precision=precision)))
+    return out
+
+
 def _merge(
     payloads: Sequence[_RankPayload], num_generations: int | None
 ) -> tuple[Batch, dict[str, list[RewardResult]]]:
@@ -506,6 +566,7 @@ def _merge(
     completions: list[Any] = []
     references: list[Any] = []
     results: dict[str, list[RewardResult]] = {}
+    logprobs: list[Any] | None = [] if all(p.logprobs is not None for p in payloads) else None
     keys = set.intersection(*(set(p.metadata) for p in payloads))
     metadata: dict[str, list[Any]] = {k: [] for k in sorted(keys)}
     for p in payloads:
@@ -516,12 +577,15 @@ def _merge(
             metadata[k] += p.metadata[k]
         for name, res in p.results.items():
             results.setdefault(name, []).extend(res)
+        if logprobs is not None:
+            logprobs += p.logprobs  # type: ignore[operator]
     batch = Batch.from_columns(
         prompts,
         completions,
         references=references,
         groups=group_ids(prompts, num_generations),
         metadata=metadata,
+        completion_logprobs=logprobs,
     )
     return batch, results
 

@@ -57,24 +57,19 @@ def save_state(pipeline: RewardPipeline, folder: str | os.PathLike[str]) -> Path
 
 
 def load_state(pipeline: RewardPipeline, folder: str | os.PathLike[str] | None) -> bool:
-    """Restore the pipeline's shaping state from a step folder; False when there is none.
+    """Restore the pipeline's state from a step folder (``RewardPipeline.resume_state``): True
+    when state was loaded, False for a fresh run (``folder`` None) or nothing to load.
 
-    A corrupt or foreign state file raises ``StateError``: resuming with silently reset UCB
-    counts would change the run's objective.
+    Raises ``StateError`` for a corrupt, foreign or oversized state file, for state that does not
+    match the config's stateful components by name, and for a step folder without a state file
+    when the config has stateful components (``allow_partial_state`` turns the last two into
+    warnings): resuming with silently reset UCB counts would change the run's objective.
     """
     if folder is None:
         return False
     path = Path(folder) / STATE_FILENAME
-    if not path.is_file():
-        if pipeline.stateful_terms:
-            logger.warning(
-                "rewardkit: checkpoint %s has no %s; stateful shaping terms %s start from empty "
-                "state",
-                folder,
-                STATE_FILENAME,
-                [t.name for t in pipeline.stateful_terms],
-            )
+    if not pipeline.resume_state(path):
         return False
-    pipeline.load_state(path)
-    logger.info("rewardkit: restored shaping state from %s", path)
+    names = [c.name for c in pipeline.stateful_components]
+    logger.info("rewardkit: restored the state of %s from %s", names, path)
     return True

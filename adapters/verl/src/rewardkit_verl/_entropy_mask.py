@@ -41,9 +41,15 @@ __all__ = [
     "EntropyMaskedPPOLoss",
     "EntropyNotComputedError",
     "apply_entropy_mask_to_batch",
+    "apply_verl_policy_loss",
+    "entropy_advantage_nested",
     "mask_advantages",
     "mask_advantages_nested",
     "patch_ppo_loss",
+    "token_entropy_metrics",
+    "token_terms_of",
+    "transfer_queue_token_terms",
+    "verl_policy_loss_settings",
 ]
 
 METRIC_PREFIX = "rewardkit/token_mask/"
@@ -319,3 +325,174 @@ def patch_ppo_loss(token_mask: TokenMaskComponent) -> Callable[[], None]:
             module.ppo_loss = original
 
     return restore
+
+
+# --------------------------------------------------------------------------- token: list terms
+
+
+def verl_policy_loss_settings(terms: Any) -> dict[str, Any] | None:
+    """The ``actor_rollout_ref.actor.policy_loss`` settings that make verl's own loss apply the
+    configured ``clip_cov`` or ``kl_cov`` term (None when neither is configured).
+
+    verl's ``compute_policy_loss_clip_cov`` / ``compute_policy_loss_kl_cov`` compute exactly
+    rewardkit's :func:`rewardkit.masks.clip_cov_per_token_loss` /
+    :func:`rewardkit.masks.kl_cov_per_token_loss` (tests/masks/test_entropy_terms.py compares
+    them on the same tensors), so the verl path selects verl's implementation.
+    """
+    from rewardkit.masks import ClipCovTerm, KlCovTerm
+
+    for term in terms:
+        c = term.config
+        if isinstance(term, ClipCovTerm):
+            return {
+                "loss_mode": "clip_cov",
+                "clip_cov_ratio": c.ratio,
+                "clip_cov_lb": c.cov_lower,
+                "clip_cov_ub": c.cov_upper,
+            }
+        if isinstance(term, KlCovTerm):
+            return {"loss_mode": "kl_cov", "kl_cov_ratio": c.ratio, "ppo_kl_coef": c.coef}
+    return None
+
+
+def apply_verl_policy_loss(config: Any, terms: Any) -> dict[str, Any] | None:
+    """Write :func:`verl_policy_loss_settings` into a verl trainer config (before the workers
+    are built). A ``loss_mode`` other than verl's default ``vanilla`` or the term's own is a
+    :class:`rewardkit.ConfigError`: the two would compete for the same loss."""
+    from rewardkit import ConfigError
+
+    settings = verl_policy_loss_settings(terms)
+    if settings is None:
+        return None
+    policy_loss = config.actor_rollout_ref.actor.policy_loss
+    current = policy_loss.get("loss_mode", "vanilla")
+    if current not in ("vanilla", settings["loss_mode"]):
+        raise ConfigError(
+            f"the rewardkit token term {settings['loss_mode']!r} selects verl's loss_mode "
+            f"{settings['loss_mode']!r}, but actor_rollout_ref.actor.policy_loss.loss_mode is "
+            f"{current!r}; remove one of them"
+        )
+    for key, value in settings.items():
+        policy_loss[key] = value
+    return settings
+
+
+def entropy_advantage_nested(fields: Any, term: Any, *, entropy_key: str = "entropy") -> Any:
+    """``entropy_advantage`` on verl V1's TransferQueue fields after ``_compute_advantage``:
+    jagged (or padded) ``advantages``, ``response_mask`` and the old-policy ``entropy``
+    (equal to the current policy's on-policy). Returns the new advantages in the same layout and
+    the mean bonus per valid token."""
+    if entropy_key not in fields:
+        raise EntropyNotComputedError(_BATCH_HINT.format(key=entropy_key))
+    advantages = fields["advantages"]
+    padded_adv = _padded(advantages)
+    valid = _padded(fields["response_mask"]).bool()
+    new = term.advantages(padded_adv, _padded(fields[entropy_key]).float(), valid)
+    bonus = float(((new - padded_adv) * valid).sum() / valid.sum().clamp(min=1))
+    out = _nested_like(new, advantages) if advantages.is_nested else new
+    return out, bonus
+
+
+def token_entropy_metrics(
+    fields: Any,
+    term: Any,
+    *,
+    correct: Any = None,
+    tokenizer: Any = None,
+    entropy_key: str = "entropy",
+) -> tuple[dict[str, float], list[tuple[str, int]]]:
+    """``token_entropy`` on the driver: statistics of the old-policy entropy of the whole
+    training batch (numbers for verl's metrics) and the most frequent tokens of the top
+    ``top_share`` by entropy, decoded (for the driver's log; verl's trackers take numbers).
+    With a ``tokenizer`` and ``responses`` also ``answer_found_share``, ``answer_span_mean`` and
+    ``rest_mean``: the entropy of the final answer's tokens versus the rest of those responses
+    (:func:`rewardkit.masks.answer_token_mask`)."""
+    from rewardkit.masks import entropy_mask
+
+    if entropy_key not in fields:
+        raise EntropyNotComputedError(_BATCH_HINT.format(key=entropy_key))
+    h = _padded(fields[entropy_key]).float()
+    valid = _padded(fields["response_mask"]).bool()
+    ids = fields.get("responses", None)
+    ids = None if ids is None else _padded(ids)
+    if not bool(valid.any()):
+        return {}, []
+    top = entropy_mask(h, valid, term.config.top_share)
+    stats = token_entropy_stats(h, valid, kept_mask=top, token_ids=ids, correct=correct)
+    prefix = "rewardkit/token_entropy/"
+    out = {
+        prefix + "mean": stats.mean,
+        prefix + "p50": stats.p50,
+        prefix + "p80": stats.p80,
+        prefix + "p95": stats.p95,
+        prefix + "mass_top": float((h * top).sum() / (h * valid).sum().clamp(min=1e-12)),
+        prefix + "top_threshold": stats.threshold,
+    }
+    if stats.mean_correct is not None:
+        out[prefix + "mean_correct"] = stats.mean_correct
+    if stats.mean_incorrect is not None:
+        out[prefix + "mean_incorrect"] = stats.mean_incorrect
+    if tokenizer is not None and ids is not None:
+        # The answer span needs the text: on the driver, with verl's tokenizer (without one,
+        # e.g. a custom trainer passing none, only the other statistics are logged).
+        from rewardkit.masks._answer_span import answer_span_entropy, answer_token_mask
+
+        answer, found = answer_token_mask(ids, valid, tokenizer)
+        span = answer_span_entropy(h, valid, answer, found, gather=False)
+        out.update({prefix + k: v for k, v in span.items()})
+    words: list[tuple[str, int]] = []
+    if tokenizer is not None and term.config.top_tokens > 0:
+        words = stats.forking_tokens(tokenizer, top=term.config.top_tokens)
+    return out, words
+
+
+def token_terms_of(config: Any) -> list[Any]:
+    """The token-level terms of a validated rewardkit config, in stage order (what
+    ``RewardPipeline.token_terms`` holds), without building a pipeline."""
+    from rewardkit._config import component_of
+    from rewardkit.masks import STAGES, token_stage
+
+    entries = [config.token_mask] if config.token_mask is not None else list(config.token)
+    terms = [component_of(e)(e, name=e.type) for e in entries]  # type: ignore[call-arg]
+    return sorted(terms, key=lambda t: STAGES.index(token_stage(t)))
+
+
+def transfer_queue_token_terms(
+    terms: Any, batch: Any, *, correct: Any = None, tokenizer: Any = None
+) -> dict[str, float]:
+    """The driver side of the ``token:`` list in verl V1 (after ``_compute_advantage`` and the
+    mask): ``entropy_advantage`` rewrites the batch's advantages in TransferQueue from the
+    old-policy entropy; ``token_entropy`` returns its statistics (and logs the high-entropy
+    tokens at INFO). ``clip_cov`` / ``kl_cov`` run in verl's own loss
+    (:func:`apply_verl_policy_loss`), so nothing is done for them here."""
+    import transfer_queue as tq
+    from verl.utils import tensordict_utils as tu
+
+    from rewardkit.masks import EntropyAdvantageTerm, TokenEntropyTerm, format_forking_tokens
+    from rewardkit_verl._log import logger
+
+    adv_term = next((t for t in terms if isinstance(t, EntropyAdvantageTerm)), None)
+    diag = next((t for t in terms if isinstance(t, TokenEntropyTerm)), None)
+    if adv_term is None and diag is None:
+        return {}
+    keys = list(batch.keys)
+    fields = tq.kv_batch_get(
+        keys=keys,
+        partition_id=batch.partition_id,
+        select_fields=["advantages", "response_mask", "entropy", "responses"],
+    )
+    metrics: dict[str, float] = {}
+    if diag is not None:
+        values, words = token_entropy_metrics(fields, diag, correct=correct, tokenizer=tokenizer)
+        metrics.update(values)
+        if words:
+            logger.info("rewardkit: high-entropy tokens %s", format_forking_tokens(words))
+    if adv_term is not None:
+        new, bonus = entropy_advantage_nested(fields, adv_term)
+        tq.kv_batch_put(
+            keys=keys,
+            partition_id=batch.partition_id,
+            fields=tu.get_tensordict({"advantages": new}),
+        )
+        metrics["rewardkit/entropy_advantage/bonus_mean"] = bonus
+    return metrics

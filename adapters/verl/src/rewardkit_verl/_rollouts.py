@@ -49,12 +49,14 @@ def rollout_of(
     data_source: Any = None,
     extra_info: Any = None,
     index: Any = None,
+    completion_logprobs: Any = None,
 ) -> Rollout:
     """A rollout from one verl sample's fields.
 
     ``reference`` is ``reward_model["ground_truth"]``; ``metadata`` carries ``data_source``,
     ``index`` (the dataset row id, stable across steps, unlike verl's per-step ``uid``) and the
-    dataset's ``extra_info``.
+    dataset's ``extra_info``. ``completion_logprobs`` are the response's sampled-token
+    log-probs when a component of the config needs them.
     """
     reward_model = plain(reward_model)
     reference = reward_model.get("ground_truth") if isinstance(reward_model, Mapping) else None
@@ -70,4 +72,5 @@ def rollout_of(
         group=plain(group),
         reference=plain(reference),
         metadata=metadata,
+        completion_logprobs=completion_logprobs,
     )

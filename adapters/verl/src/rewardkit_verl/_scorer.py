@@ -44,7 +44,7 @@ class SampleScorer:
     def __init__(self, settings: AdapterSettings) -> None:
         self.settings = settings
         per_sample = settings.config.model_copy(
-            update={"shaping": [], "diagnostics": [], "token_mask": None}
+            update={"shaping": [], "diagnostics": [], "token_mask": None, "token": []}
         )
         self.pipeline = RewardPipeline(per_sample)
         self.layout = ExtraInfoLayout.for_config(settings.config)

@@ -27,9 +27,11 @@ from verl.trainer.ppo.v1 import PPOTrainerColocateAsync, PPOTrainerSeparateAsync
 from verl.utils import tensordict_utils as tu
 from verl.utils.debug import marked_timer
 
-from rewardkit import ConfigError
+from rewardkit import BatchError, ConfigError
+from rewardkit.shaping import LOGPROBS_HINT, logprob_consumers
 from rewardkit_verl._checkpoint import load_state, resumed_step_folder, save_state, step_folder
 from rewardkit_verl._log import logger
+from rewardkit_verl._logprobs import LOGPROB_FIELDS, logprob_rows
 from rewardkit_verl._loss_mask import LOSS_MASK_ENV, loss_mask_config_path
 from rewardkit_verl._reward_manager import MANAGER_NAME
 from rewardkit_verl._rollouts import plain, rollout_of
@@ -93,6 +95,23 @@ def _get_optional(keys: list[str], partition: str, fields: list[str]) -> dict[st
     return found
 
 
+def _completion_logprobs(keys: list[str], partition: str) -> list[list[float]]:
+    """Each row's response log-probs from TransferQueue (``LOGPROB_FIELDS``, first found)."""
+    for name in LOGPROB_FIELDS:
+        try:
+            data = tq.kv_batch_get(
+                keys=keys, partition_id=partition, select_fields=[name, "response_mask"]
+            )
+            values, mask = data[name], data["response_mask"]
+        except Exception:  # absent: left out of the result, or the request refused
+            continue
+        return logprob_rows(values, mask)
+    raise BatchError(
+        "a component of the rewardkit config reads completion log-probs, but this batch has "
+        f"none of {', '.join(LOGPROB_FIELDS)} in TransferQueue. " + LOGPROBS_HINT
+    )
+
+
 def shape_transfer_queue_batch(
     shaper: BatchShaper, batch: KVBatchMeta, *, tokenizer: Any, step: int | None
 ) -> ShapedRows:
@@ -133,6 +152,10 @@ def shape_transfer_queue_batch(
         values = optional.get(name)
         return None if values is None else values[i]
 
+    pipe = shaper.pipeline
+    needs_logprobs = logprob_consumers((*pipe.shaping, *pipe.diagnostics))
+    logprobs = _completion_logprobs(keys, partition) if needs_logprobs else None
+
     rollouts = [
         None
         if pad
@@ -144,6 +167,7 @@ def shape_transfer_queue_batch(
             data_source=column("data_source", i),
             extra_info=column("extra_info", i),
             index=column("index", i),
+            completion_logprobs=None if logprobs is None else logprobs[i],
         )
         for i, pad in enumerate(padding)
     ]
@@ -267,6 +291,11 @@ class RewardKitTrainerMixin:
 
     def __init__(self, config: Any) -> None:
         check_reward_source(config)
+        # clip_cov / kl_cov in the token: list select verl's own loss modes (equivalent, tested
+        # in tests/masks/test_entropy_terms.py); set before the workers read the config.
+        from rewardkit_verl._entropy_mask import apply_verl_policy_loss, token_terms_of
+
+        apply_verl_policy_loss(config, token_terms_of(settings_from_verl_config(config).config))
         super().__init__(config)  # type: ignore[call-arg]
         self.rewardkit = BatchShaper(settings_from_verl_config(config))
         self.rewardkit_mask_in_loss = check_token_mask_setup(
@@ -292,6 +321,18 @@ class RewardKitTrainerMixin:
                 metrics.update(
                     mask_transfer_queue_advantages(
                         token_mask, batch, correct=shaped.correct, tokenizer=self.tokenizer
+                    )
+                )
+        if any(t is not token_mask for t in self.rewardkit.pipeline.token_terms):
+            from rewardkit_verl._entropy_mask import transfer_queue_token_terms
+
+            with self._rewardkit_timer("rewardkit_token_terms"):
+                metrics.update(
+                    transfer_queue_token_terms(
+                        self.rewardkit.pipeline.token_terms,
+                        batch,
+                        correct=shaped.correct,
+                        tokenizer=self.tokenizer,
                     )
                 )
         return batch

@@ -1,5 +1,6 @@
-"""``rewardkit demo``: a tiny offline GRPO run that shows the answer-diversity / token-entropy
-paradox and what rewardkit's knobs change.
+"""``rewardkit demo``: tiny offline GRPO runs that measure answer diversity and token entropy
+by token role (answer forks apart from forks that cannot change the answer), and what
+rewardkit's knobs change.
 
 * :class:`TargetTask` and :class:`ReachTargetReward` - the synthetic task (reach a target number
   with an arithmetic expression) and its verifier, the ``reach_target`` reward;

@@ -38,9 +38,11 @@ _TERMINAL_COLUMNS = {
     "distinct_solved": "distinct\nsolved",
     "distinct_unsolved": "distinct\nunsolved",
     "dominant_format_share": "one\nlane",
-    "entropy_mean": "H",
+    "entropy/opening": "H opening\n(non-answer)",
+    "entropy/first_operand": "H 1st operand\n(answer fork)",
+    "entropy_answer_top20": "H answer\ntop-20%",
+    "entropy_mean": "H\nmean",
     "entropy_top20": "H\ntop-20%",
-    "top20_opening_share": "top-20%\nopening",
 }
 
 
@@ -180,7 +182,8 @@ def demo_command(
             info = (
                 f"acc {_num(m.get('accuracy'), 2)}  distinct {_num(m.get('distinct_solved'), 1)}"
                 f"  one lane {_num(m.get('dominant_format_share'), 2)}"
-                f"  H {_num(m.get('entropy_mean'), 2)} / top-20% {_num(m.get('entropy_top20'), 2)}"
+                f"  H opening {_num(m.get('entropy/opening'), 2)}"
+                f" / 1st operand {_num(m.get('entropy/first_operand'), 2)}"
             )
             progress.update(tasks[spec.name], completed=step, info=info)
 

@@ -141,28 +141,40 @@ def write_plots(result: DemoResult, out_dir: Path) -> dict[str, Path]:
     _format_bars(right, result)
     paths["formats"] = _save(fig, out_dir / "formats.png")
 
-    fig, (left, mid, right) = _figure(3, width=5.2)
+    fig, (opening, first, mean, share) = _figure(4, width=4.4)
     _per_step_panel(
-        left, result, "entropy_mean", "Mean token entropy", "nats", base_key="entropy_mean"
-    )
-    _per_step_panel(
-        mid,
+        opening,
         result,
-        "entropy_top20",
-        "Entropy of the top-20% tokens (forks)",
+        "entropy/opening",
+        "Opening words (non-answer fork)",
         "nats",
-        base_key="entropy_top20",
+        base_key="entropy/opening",
     )
     _per_step_panel(
-        right,
+        first,
+        result,
+        "entropy/first_operand",
+        "First operand (answer fork)",
+        "nats",
+        base_key="entropy/first_operand",
+    )
+    _per_step_panel(
+        mean, result, "entropy_mean", "Mean over all tokens", "nats", base_key="entropy_mean"
+    )
+    # The two forks on one scale, so that the panels compare side by side.
+    tops = [ax.get_ylim()[1] for ax in (opening, first)]
+    for ax in (opening, first):
+        ax.set_ylim(0, max(tops))
+    _per_step_panel(
+        share,
         result,
         "top20_opening_share",
         "Top-20% tokens that are opening words",
         "share",
         base_key="top20_opening_share",
     )
-    right.set_ylim(0, 1.02)
-    left.legend(fontsize=8)
+    share.set_ylim(0, 1.02)
+    first.legend(fontsize=8)
     paths["entropy"] = _save(fig, out_dir / "entropy.png")
 
     fig, (left, right) = _figure(2)

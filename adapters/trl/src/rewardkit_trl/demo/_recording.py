@@ -77,9 +77,12 @@ def recording_trainer_class() -> type[Any]:
             if entropies is not None and self.model.training:
                 # The loss pass: the entropies of the policy that sampled this batch, over the
                 # completion tokens (the tail of the attention mask).
+                # One entry per completion, its valid tokens only (roles need the rows).
                 valid = attention_mask[:, -logits_to_keep:].bool()
-                self._entropies.append(entropies.detach()[valid].float())
-                self._token_ids.append(input_ids[:, -logits_to_keep:][valid])
+                ids = input_ids[:, -logits_to_keep:]
+                for row in range(valid.shape[0]):
+                    self._entropies.append(entropies.detach()[row][valid[row]].float())
+                    self._token_ids.append(ids[row][valid[row]])
             return logps, entropies, aux
 
         def measure_step(self, step: int, logs: dict[str, Any]) -> None:
@@ -89,14 +92,19 @@ def recording_trainer_class() -> type[Any]:
                 [self._texts[i : i + g] for i in range(0, len(self._texts), g)],
             )
             if self._entropies:
-                # One row of every valid token of the step (micro-batches may differ in width).
-                flat = torch.cat(self._entropies)[None, :]
+                # One row per completion of the step, right-padded (micro-batches may differ in
+                # width); rows need not follow the groups, only batch-wide statistics use them.
+                from torch.nn.utils.rnn import pad_sequence
+
+                lengths = torch.tensor([len(e) for e in self._entropies])
+                entropies = pad_sequence(self._entropies, batch_first=True)
+                valid = torch.arange(entropies.shape[1])[None, :] < lengths[:, None]
                 groups = SampledGroups(
                     groups.targets,
                     groups.completions,
-                    flat,
-                    torch.ones_like(flat, dtype=torch.bool),
-                    torch.cat(self._token_ids)[None, :],
+                    entropies,
+                    valid,
+                    pad_sequence(self._token_ids, batch_first=True, padding_value=-1),
                 )
             metrics = self._measure(groups)
             metrics["train_reward"] = float(logs.get("reward", float("nan")))

@@ -12,13 +12,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from rewardkit_trl.demo._measure import METRICS
+from rewardkit_trl.demo._measure import METRICS, ROLES
 from rewardkit_trl.demo._plots import write_plots
 from rewardkit_trl.demo._runner import DemoResult, RunResult
+from rewardkit_trl.demo._task import OPENING_WORDS
 
-__all__ = ["FINAL_COLUMNS", "format_value", "write_report"]
+__all__ = ["ENTROPY_COLUMNS", "FINAL_COLUMNS", "format_value", "write_report"]
 
-#: Columns of the final comparison table: metric key -> header.
+#: Columns of the final comparison table (answers): metric key -> header.
 FINAL_COLUMNS: dict[str, str] = {
     "accuracy": "accuracy",
     "pass@8": "pass@8",
@@ -26,12 +27,24 @@ FINAL_COLUMNS: dict[str, str] = {
     "distinct_solved": "distinct / 8, solved",
     "distinct_unsolved": "distinct / 8, unsolved",
     "dominant_format_share": "dominant format",
-    "entropy_mean": "token entropy",
-    "entropy_top20": "top-20% entropy",
-    "top20_opening_share": "top-20% that are opening words",
+}
+#: Columns of the token-entropy table: answer forks and non-answer forks side by side (nats).
+ENTROPY_COLUMNS: dict[str, str] = {
+    "entropy/opening": "opening words (non-answer fork)",
+    "entropy/first_operand": "first operand (answer fork)",
+    "entropy_answer": "answer tokens, mean",
+    "entropy_answer_top20": "answer tokens, top 20%",
+    "entropy/operator": "operators",
+    "entropy/later_operand": "later operands",
+    "entropy/end": "end token",
+    "entropy_mean": "all tokens, mean",
+    "entropy_top20": "all tokens, top 20%",
+    "top20_opening_share": "top 20% that are opening words",
 }
 
 _PERCENT = {"accuracy", "dominant_format_share", "top20_opening_share"}
+#: A relative change smaller than this counts as "stayed"; larger as "fell" or "rose".
+SMALL_CHANGE = 0.10
 _EXAMPLE_TARGETS = (12, 24, 29)
 _LIVE_FORMAT = 0.05
 
@@ -72,10 +85,9 @@ def _tail_mean(run: RunResult, key: str, share: float = 0.1) -> float:
     return sum(finite) / len(finite) if finite else math.nan
 
 
-def _change(before: float, after: float) -> str:
-    if not (math.isfinite(before) and math.isfinite(after)) or before == 0:
-        return "n/a"
-    return f"{(after - before) / abs(before):+.0%}"
+def _change(before: float | None, after: float | None) -> str:
+    rel = _rel(before, after)
+    return f"{rel:+.0%}" if math.isfinite(rel) else "n/a"
 
 
 def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
@@ -84,90 +96,142 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
     return lines
 
 
+def _rel(before: float | None, after: float | None) -> float:
+    """(after - before) / |before|, NaN when either is missing or before is 0."""
+    if before is None or after is None:
+        return math.nan
+    if not (math.isfinite(before) and math.isfinite(after)) or before == 0:
+        return math.nan
+    return (after - before) / abs(before)
+
+
+def _move(before: float | None, after: float | None) -> str:
+    """``1.42 → 1.37 (-3%)``, in nats."""
+    return f"{format_value('h', before)} → {format_value('h', after)} ({_change(before, after)})"
+
+
 def _paradox(result: DemoResult, ref: RunResult) -> list[str]:
+    """The reference run against the base policy: answers, then token entropy by role, each
+    sentence chosen by the numbers it quotes."""
+    return [*_answer_lines(result, ref), *_entropy_lines(result, ref)]
+
+
+def _answer_lines(result: DemoResult, ref: RunResult) -> list[str]:
     b, f = result.base, ref.final
-    lines = [
+    return [
         f"**The reference run, `{ref.spec.name}` ({ref.spec.title}),** took accuracy from "
-        f"{format_value('accuracy', b['accuracy'])} to {format_value('accuracy', f['accuracy'])}. Over the same "
-        f"training, distinct answers per group of {result.settings.num_generations} went from "
-        f"{format_value('d', b.get('distinct_solved'))} to {format_value('d', f.get('distinct_solved'))} on "
-        f"solved groups ({_change(b.get('distinct_solved', math.nan), f.get('distinct_solved', math.nan))}) "
-        f"and from {format_value('d', b.get('distinct_unsolved'))} to {format_value('d', f.get('distinct_unsolved'))} "
-        f"on unsolved ones; the dominant format's share of a group went from "
-        f"{format_value('dominant_format_share', b['dominant_format_share'])} to "
-        f"{format_value('dominant_format_share', f['dominant_format_share'])} (formats above 5%: "
-        f"{_live_formats(b) or 'none'} → {_live_formats(f) or 'none'}). pass@1 went "
-        f"{format_value('pass@1', b.get('pass@1'))} → {format_value('pass@1', f.get('pass@1'))} and pass@32 "
-        f"{format_value('pass@32', b.get('pass@32'))} → {format_value('pass@32', f.get('pass@32'))}."
+        f"{format_value('accuracy', b.get('accuracy'))} to "
+        f"{format_value('accuracy', f.get('accuracy'))}. Over the same training, distinct answers "
+        f"per group of {result.settings.num_generations} went from "
+        f"{format_value('d', b.get('distinct_solved'))} to "
+        f"{format_value('d', f.get('distinct_solved'))} on solved groups "
+        f"({_change(b.get('distinct_solved'), f.get('distinct_solved'))}) "
+        f"and from {format_value('d', b.get('distinct_unsolved'))} to "
+        f"{format_value('d', f.get('distinct_unsolved'))} on unsolved ones; the dominant "
+        f"format's share of a group went from "
+        f"{format_value('dominant_format_share', b.get('dominant_format_share'))} to "
+        f"{format_value('dominant_format_share', f.get('dominant_format_share'))} (formats above "
+        f"5%: {_live_formats(b) or 'none'} → {_live_formats(f) or 'none'}). pass@1 went "
+        f"{format_value('pass@1', b.get('pass@1'))} → {format_value('pass@1', f.get('pass@1'))} "
+        f"and pass@32 {format_value('pass@32', b.get('pass@32'))} → "
+        f"{format_value('pass@32', f.get('pass@32'))}."
     ]
-    em, et = (b["entropy_mean"], f["entropy_mean"]), (b["entropy_top20"], f["entropy_top20"])
+
+
+def _entropy_lines(result: DemoResult, ref: RunResult) -> list[str]:
+    b, f = result.base, ref.final
+    seeds = f"1 seed, --seed {result.settings.seed}"
+    if not all(math.isfinite(m.get("entropy_mean", math.nan)) for m in (b, f)):
+        return ["", "Token entropy was not measured."]
+    lines = [
+        "",
+        f"**Token entropy by role** (final evaluation, base policy → `{ref.spec.name}`, nats; "
+        "the table below has every role and run): at the opening words, forks the verifier "
+        f"ignores, {_move(b.get('entropy/opening'), f.get('entropy/opening'))}; at the first "
+        "operand, the fork that picks the answer, "
+        f"{_move(b.get('entropy/first_operand'), f.get('entropy/first_operand'))}; over all "
+        f"answer tokens {_move(b.get('entropy_answer'), f.get('entropy_answer'))}, and over the "
+        "top 20% of the answer tokens "
+        f"{_move(b.get('entropy_answer_top20'), f.get('entropy_answer_top20'))}. Over all tokens "
+        f"the mean went {_move(b.get('entropy_mean'), f.get('entropy_mean'))} and the top 20% "
+        f"{_move(b.get('entropy_top20'), f.get('entropy_top20'))}.",
+    ]
+    d = _rel(b.get("distinct_solved"), f.get("distinct_solved"))
+    t = _rel(b.get("entropy_answer_top20"), f.get("entropy_answer_top20"))
     lines.append("")
-    lines.append(
-        f"Token entropy went from {em[0]:.2f} to {em[1]:.2f} nats on average "
-        f"({_change(*em)}), and from {et[0]:.2f} to {et[1]:.2f} nats on the top 20% of tokens "
-        f"({_change(*et)}); at the end the top-20% tokens carry {et[1] / em[1]:.1f}× the mean "
-        f"entropy (base policy: {et[0] / em[0]:.1f}×)."
-        if all(math.isfinite(v) and v > 0 for v in (*em, *et))
-        else "Token entropy was not measured."
-    )
-    o0, o1 = b.get("top20_opening_share", math.nan), f.get("top20_opening_share", math.nan)
-    if math.isfinite(o0) and math.isfinite(o1):
+    if not (math.isfinite(d) and math.isfinite(t)):
+        lines.append("Answer-fork entropy or answer diversity was not measured in this run.")
+    elif d > -SMALL_CHANGE:
         lines.append(
-            "\n"
-            f"Opening words (`so`, `try`, ... : forks that cannot change the answer) made up "
-            f"{o0:.0%} of the top-20% tokens of the base policy and {o1:.0%} at the end."
+            f"Distinct answers on solved groups did not fall by more than "
+            f"{SMALL_CHANGE:.0%} ({d:+.0%}), so this run has no answer collapse to set token "
+            "entropy against; try more `--steps`."
         )
-    d0, d1 = b.get("distinct_solved", math.nan), f.get("distinct_solved", math.nan)
-    if all(math.isfinite(v) for v in (d0, d1, *et)) and d0 > 0 and et[0] > 0:
-        answer_drop = (d0 - d1) / d0
-        fork_ratio = et[1] / em[1] if em[1] > 0 else math.nan
-        lines.append("")
-        if answer_drop > 0.1 and fork_ratio >= 1.5:
-            text = (
-                f"That is the paradox the demo is about: the answers collapsed "
-                f"(−{answer_drop:.0%} distinct answers on solved groups) while the top-20% tokens "
-                f"kept {fork_ratio:.1f}× the mean entropy."
-            )
-            if math.isfinite(o0) and math.isfinite(o1) and o1 > o0 + 0.1:
-                text += (
-                    f" But {o1:.0%} of those tokens are now opening words: the policy still "
-                    "hesitates, but mostly where the hesitation cannot lead to a different answer."
-                )
-            lines.append(text)
-        elif answer_drop > 0.1:
-            lines.append(
-                f"Answers collapsed (−{answer_drop:.0%} distinct answers on solved groups), but "
-                f"the top-20% tokens ended at only {fork_ratio:.1f}× the mean entropy: the "
-                "token-level half of the paradox did not show in this run."
+    elif t > -SMALL_CHANGE:
+        lines.append(
+            f"While distinct answers on solved groups fell {-d:.0%}, the top 20% of the answer "
+            f"tokens kept their entropy ({t:+.0%}): at forks that can change the answer, this "
+            f"run shows the token-level half of the paradox ({seeds})."
+        )
+    else:
+        lines.append(
+            f"At the forks that can change the answer, entropy fell with the answers: the top "
+            f"20% of the answer tokens lost {-t:.0%} of their entropy while distinct answers on "
+            f"solved groups fell {-d:.0%} ({seeds}). This run does not show the token-level "
+            "half of the paradox (entropy at the forking tokens staying high while answers "
+            "collapse) at the forks that matter."
+        )
+    o = _rel(b.get("entropy/opening"), f.get("entropy/opening"))
+    if math.isfinite(o):
+        n = len(OPENING_WORDS)
+        built_in = (
+            f"The opening-word slot is built into the task: the warm-up puts each of the {n} "
+            f"opening words there equally often (a uniform choice of {n} has ln {n} = "
+            f"{math.log(n):.2f} nats) and the reward never depends on it. "
+        )
+        if abs(o) < SMALL_CHANGE:
+            built_in += (
+                f"Its entropy stayed within {SMALL_CHANGE:.0%} of the base policy's ({o:+.0%}); "
+                "its level comes from the warm-up's design, not from training, so it is no "
+                "finding about forking tokens."
             )
         else:
-            lines.append(
-                "In this run answer diversity on solved groups did not fall by more than 10%: "
-                "the collapse did not show at this length; try more `--steps`."
+            built_in += f"Its entropy {'fell' if o < 0 else 'rose'} {abs(o):.0%} in this run."
+        s0, s1 = b.get("top20_opening_share", math.nan), f.get("top20_opening_share", math.nan)
+        if math.isfinite(s1) and s1 > 0.5:
+            built_in += (
+                f" At the end {s1:.0%} of the top-20% tokens over all tokens are opening words "
+                f"(base: {format_value('top20_opening_share', s0)}), so that top-20% figure "
+                "mostly measures this built-in slot, not the answer forks."
             )
+        lines += ["", built_in]
     return lines
+
+
+#: Metrics the run-by-run comparison names, with their labels.
+_KNOB_KEYS: dict[str, str] = {
+    "accuracy": "accuracy",
+    "distinct_solved": "distinct solved",
+    "distinct_unsolved": "distinct unsolved",
+    "dominant_format_share": "dominant format",
+    "entropy/first_operand": "entropy at the first operand",
+    "entropy/opening": "entropy at opening words",
+}
 
 
 def _knob_lines(result: DemoResult, ref: RunResult) -> list[str]:
     lines = []
-    keys = (
-        "accuracy",
-        "distinct_solved",
-        "distinct_unsolved",
-        "dominant_format_share",
-        "entropy_top20",
-    )
     for run in result.runs:
         if run is ref:
             continue
         parts = []
-        for key in keys:
+        for key, label in _KNOB_KEYS.items():
             v, r = run.final.get(key, math.nan), ref.final.get(key, math.nan)
             if not (math.isfinite(v) and math.isfinite(r)):
                 continue
             delta = v - r
             shown = f"{delta * 100:+.0f} points" if key in _PERCENT else f"{delta:+.2f}"
-            parts.append(f"{key.replace('_', ' ')} {format_value(key, v)} ({shown})")
+            parts.append(f"{label} {format_value(key, v)} ({shown})")
         lines.append(f"- **`{run.spec.name}`** ({run.spec.title}): " + "; ".join(parts) + ".")
     return lines
 
@@ -195,6 +259,7 @@ def write_report(result: DemoResult, out_dir: str | Path) -> Path:
             for r in result.runs
         },
         "seconds": result.seconds,
+        "token_roles": ROLES,
     }
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     path = out / "report.md"
@@ -260,6 +325,25 @@ def _markdown(result: DemoResult, plots: dict[str, Path], out: Path) -> list[str
             ]
         )
     lines += _table(header, rows)
+    lines += [
+        "",
+        "Token entropy by role (nats), same samples: the entropy of the policy at the position "
+        "where each token was sampled, averaged over the tokens of that role. Opening words are "
+        "forks the verifier ignores; the first operand is the fork that picks the answer; "
+        '"answer tokens" are the first operand, operators, later operands and the end token.',
+        "",
+    ]
+    entropy_rows = [
+        [
+            "base policy (after warm-up)",
+            *(format_value(k, result.base.get(k)) for k in ENTROPY_COLUMNS),
+        ]
+    ]
+    entropy_rows += [
+        [f"`{run.spec.name}`", *(format_value(k, run.final.get(k)) for k in ENTROPY_COLUMNS)]
+        for run in result.runs
+    ]
+    lines += _table(["run", *ENTROPY_COLUMNS.values()], entropy_rows)
     tail = max(1, round(s.steps * 0.1))
     lines += ["", f"Training batches, mean over the last {tail} steps:", ""]
     keys = [
@@ -268,6 +352,9 @@ def _markdown(result: DemoResult, plots: dict[str, Path], out: Path) -> list[str
         "distinct_solved",
         "distinct_unsolved",
         "dominant_format_share",
+        "entropy/opening",
+        "entropy/first_operand",
+        "entropy_answer_top20",
         "entropy_mean",
         "entropy_top20",
         "top20_opening_share",
@@ -287,8 +374,9 @@ def _markdown(result: DemoResult, plots: dict[str, Path], out: Path) -> list[str
         "correct answer (29 and 31 start unsolved: no warm-up format reaches them).",
         "formats": "The one-lane collapse: the share of each group taken by its most common "
         "answer format, and the format mix of the final policies.",
-        "entropy": "Mean token entropy of the sampled completions, the mean over the 20% "
-        "highest-entropy tokens (the forking tokens), and how many of those are opening words.",
+        "entropy": "Token entropy by role: at the opening words (forks the verifier ignores) "
+        "and at the first operand (the fork that picks the answer), on the same scale; the mean "
+        "over all tokens; and how many of the top-20% tokens are opening words.",
         "pass_at_k": "pass@k on the training batches, and pass@k against k for the final policies.",
     }
     for name, path in plots.items():
@@ -296,7 +384,8 @@ def _markdown(result: DemoResult, plots: dict[str, Path], out: Path) -> list[str
     lines += ["## Forking tokens", ""]
     lines += [
         "The most frequent tokens among the 20% highest-entropy tokens of the final samples "
-        "(share of those tokens):",
+        "(share of those tokens). Numbers are answer forks; `so`, `try`, `well` and `maybe` are "
+        "the opening-word slot, whose entropy the warm-up sets and the reward ignores:",
         "",
     ]
     fork_rows = [["base policy", _forks(result.base_forking_tokens)]]

@@ -1,10 +1,11 @@
 """The demo's synthetic task: reach a target number with a short arithmetic expression.
 
 ``make 12 :`` has many right answers in several formats (``3 + 9``, ``3 * 4``, ``15 - 3``,
-``2 + 4 + 6``), so a policy can keep many lanes open or collapse onto one. A completion may open
-with a word (``so``, ``try``, ...) that changes nothing in the answer: a miniature of the
-"Wait", "So", "Let me" of a reasoning model, high-entropy tokens that fork the text but not the
-answer.
+``2 + 4 + 6``), so a policy can keep many lanes open or collapse onto one. A completion opens
+with a word (``so``, ``try``, ...) that the verifier drops, so it cannot change the answer. The
+warm-up uses each word equally often, so the entropy at that slot (about ln 4) is set by the
+task's design, not learnt: the demo reports it apart from the answer forks, as a control, never
+as a finding about forking tokens.
 
 The verifier is a few lines of pure Python, because no built-in verifier checks what the task
 asks, "an expression of at least two numbers whose value is the target": ``math`` compares values
@@ -28,6 +29,7 @@ __all__ = [
     "FORMATS",
     "MALFORMED",
     "OPENING_WORDS",
+    "OPERATORS",
     "Expression",
     "ReachTargetReward",
     "TargetTask",
@@ -41,9 +43,12 @@ FORMATS: Mapping[str, str] = MappingProxyType(
     {"a + b": "sum", "a * b": "product", "a - b": "difference", "a + b + c": "three-term sum"}
 )
 MALFORMED = "malformed"
-#: Words a completion may open with; the warm-up uses each equally often.
+#: Words a completion may open with; the warm-up uses each equally often (a built-in fork
+#: the reward ignores, see the module docstring).
 OPENING_WORDS = ("so", "try", "well", "maybe")
-_OPERATORS = ("+", "-", "*")
+#: The operators an expression may use.
+OPERATORS = ("+", "-", "*")
+_OPERATORS = OPERATORS
 _MINUEND_MAX = 20  # differences in the warm-up data: 10..20 minus 1..9
 _MAX_OPERAND = 999  # bounds the arithmetic; the tiny tokenizer knows far fewer numbers
 

@@ -1,0 +1,189 @@
+"""Token-level terms of the ``token:`` config list besides the entropy mask.
+
+Each term has a *stage*; the adapters apply the configured terms in this fixed order, whatever
+their order in the list (docs/masks.md):
+
+1. ``mask`` - ``entropy_top_ratio``: which tokens the policy gradient sees;
+2. ``advantage`` - ``entropy_advantage``: per-token advantages ``A + min(α·H, |A|/κ)``;
+3. ``loss`` - ``clip_cov`` or ``kl_cov`` (one of them): change the per-token policy loss;
+4. ``diagnostic`` - ``token_entropy``: statistics only, nothing changes.
+
+A third-party :class:`~rewardkit.TokenMaskComponent` without a ``token_stage`` is a mask.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from pydantic import Field, model_validator
+
+from rewardkit._components import ComponentConfig, TokenMaskComponent
+from rewardkit._errors import ConfigError
+from rewardkit.masks._entropy_terms import (
+    CLIP_COV_LOWER,
+    CLIP_COV_RATIO,
+    CLIP_COV_UPPER,
+    ENTROPY_ADV_ALPHA,
+    ENTROPY_ADV_KAPPA,
+    KL_COV_COEF,
+    KL_COV_RATIO,
+    entropy_advantage,
+)
+
+__all__ = [
+    "STAGES",
+    "ClipCovConfig",
+    "ClipCovTerm",
+    "EntropyAdvantageConfig",
+    "EntropyAdvantageTerm",
+    "KlCovConfig",
+    "KlCovTerm",
+    "TokenEntropyConfig",
+    "TokenEntropyTerm",
+    "token_stage",
+]
+
+#: The order in which the adapters apply the stages.
+STAGES: tuple[str, ...] = ("mask", "advantage", "loss", "diagnostic")
+
+
+def token_stage(term: Any) -> str:
+    """The stage of a token term (instance or class); ``mask`` when it declares none."""
+    return str(getattr(term, "token_stage", "mask"))
+
+
+class _NotAMask(TokenMaskComponent):
+    """A token term that is not a loss mask: ``mask``/``weights`` are not its job."""
+
+    token_stage: ClassVar[str] = "diagnostic"
+
+    def mask(self, entropies: Any, valid_mask: Any) -> Any:
+        raise ConfigError(f"token term {self.type!r} is a {self.token_stage} term, not a mask")
+
+
+class EntropyAdvantageConfig(ComponentConfig):
+    """Fields of ``{type: entropy_advantage}``."""
+
+    alpha: float = Field(
+        default=ENTROPY_ADV_ALPHA,
+        ge=0.0,
+        description="α, the entropy scale in A + min(α·H.detach(), |A|/κ) (Cheng et al., "
+        "arXiv 2506.14758; 0.4 as used there).",
+    )
+    kappa: float = Field(
+        default=ENTROPY_ADV_KAPPA,
+        gt=1.0,
+        description="κ > 1, the clip: the entropy term is at most |A|/κ, so it never flips the "
+        "advantage's sign (arXiv 2506.14758; 2 as used there).",
+    )
+
+
+class EntropyAdvantageTerm(_NotAMask):
+    """Adds min(α·H, |A|/κ) to each token's advantage (entropy-based advantage, 2506.14758)."""
+
+    type: ClassVar[str] = "entropy_advantage"
+    token_stage: ClassVar[str] = "advantage"
+    Config: ClassVar[type[ComponentConfig]] = EntropyAdvantageConfig
+    config: EntropyAdvantageConfig
+
+    def advantages(self, advantages: Any, entropies: Any, valid: Any = None) -> Any:
+        """B x T advantages with the entropy term (see :func:`rewardkit.masks.entropy_advantage`)."""
+        c = self.config
+        return entropy_advantage(advantages, entropies, alpha=c.alpha, kappa=c.kappa, valid=valid)
+
+
+class ClipCovConfig(ComponentConfig):
+    """Fields of ``{type: clip_cov}``."""
+
+    ratio: float = Field(
+        default=CLIP_COV_RATIO,
+        gt=0.0,
+        le=1.0,
+        description="r: share of the micro-batch's valid tokens whose gradient is stopped, drawn "
+        "among those with cov_lower < Cov < cov_upper (Cui et al., arXiv 2505.22617; verl's "
+        "clip_cov_ratio default 2e-4; at least one token).",
+    )
+    cov_lower: float = Field(
+        default=CLIP_COV_LOWER,
+        description="ω_low, the lower covariance bound (strict, as verl; verl's clip_cov_lb "
+        "default 1).",
+    )
+    cov_upper: float = Field(
+        default=CLIP_COV_UPPER,
+        description="ω_high, the upper covariance bound (strict, as verl; verl's clip_cov_ub "
+        "default 5).",
+    )
+
+    @model_validator(mode="after")
+    def _bounds_ordered(self) -> ClipCovConfig:
+        if not self.cov_lower < self.cov_upper:
+            raise ValueError(
+                f"cov_lower ({self.cov_lower}) must be below cov_upper ({self.cov_upper})"
+            )
+        return self
+
+
+class ClipCovTerm(_NotAMask):
+    """Clip-Cov (arXiv 2505.22617): stops the gradient of a few random high-covariance tokens."""
+
+    type: ClassVar[str] = "clip_cov"
+    token_stage: ClassVar[str] = "loss"
+    Config: ClassVar[type[ComponentConfig]] = ClipCovConfig
+    config: ClipCovConfig
+
+
+class KlCovConfig(ComponentConfig):
+    """Fields of ``{type: kl_cov}``."""
+
+    ratio: float = Field(
+        default=KL_COV_RATIO,
+        gt=0.0,
+        le=1.0,
+        description="k: share of the micro-batch's valid tokens, the top ones by covariance, "
+        "that get the KL penalty (Cui et al., arXiv 2505.22617; verl's kl_cov_ratio default "
+        "2e-4; at least one token).",
+    )
+    coef: float = Field(
+        default=KL_COV_COEF,
+        ge=0.0,
+        description="β in β·|log π_θ - log π_old| on the selected tokens (verl's ppo_kl_coef "
+        "default 0.1).",
+    )
+
+
+class KlCovTerm(_NotAMask):
+    """KL-Cov (arXiv 2505.22617): a KL penalty on the top-covariance tokens."""
+
+    type: ClassVar[str] = "kl_cov"
+    token_stage: ClassVar[str] = "loss"
+    Config: ClassVar[type[ComponentConfig]] = KlCovConfig
+    config: KlCovConfig
+
+
+class TokenEntropyConfig(ComponentConfig):
+    """Fields of ``{type: token_entropy}``."""
+
+    top_share: float = Field(
+        default=0.2,
+        gt=0.0,
+        lt=1.0,
+        description="The top share of tokens by entropy whose share of the entropy mass is "
+        "logged (entropy_mass_top) and whose most frequent tokens are logged as text.",
+    )
+    top_tokens: int = Field(
+        default=10,
+        ge=0,
+        le=1000,
+        description="How many of the most frequent high-entropy tokens are logged as text "
+        "(where a tokenizer is at hand); 0 disables.",
+    )
+
+
+class TokenEntropyTerm(_NotAMask):
+    """Token-entropy statistics per step (no mask needed): mean, quantiles, top-share mass,
+    correct vs incorrect, high-entropy tokens."""
+
+    type: ClassVar[str] = "token_entropy"
+    token_stage: ClassVar[str] = "diagnostic"
+    Config: ClassVar[type[ComponentConfig]] = TokenEntropyConfig
+    config: TokenEntropyConfig

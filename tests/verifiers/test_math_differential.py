@@ -1,0 +1,180 @@
+"""The ``math`` verifier against its oracle, math-verify (issue 11).
+
+A rewardkit verdict may differ from math-verify's only in a documented deliberate difference
+(``math_pairs.DELIBERATE``, the table in docs/verifiers.md); two answers math-verify calls equal
+get one answer key. The fixed-seed corpus run is ``benchmarks/math_differential.py``.
+"""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from math_pairs import (
+    DELIBERATE,
+    FORMS,
+    HypothesisSource,
+    Pair,
+    completion_of,
+    explain,
+    key_pair_explained,
+    make_pair,
+    math_verify_verdict,
+)
+
+from rewardkit import ExecutionEngine, Outcome, Rollout, ScoringContext
+from rewardkit.verifiers import MathVerifier
+from rewardkit.verifiers._math import MathConfig
+
+
+def _results(engine: ExecutionEngine, rows: list[tuple[str, str]]) -> list:  # type: ignore[type-arg]
+    """rewardkit's results for (reference, completion) rows (generous deadline)."""
+    rollouts = [Rollout(prompt="q", completion=c, reference=r) for r, c in rows]
+    verifier = MathVerifier(MathConfig(timeout_s=30.0))
+    return verifier.score(rollouts, ScoringContext(engine=engine))
+
+
+def _disagreements(engine: ExecutionEngine, pairs: list[Pair]) -> list[str]:
+    rows = [(p.gold, completion_of(p.pred)) for p in pairs]
+    out = []
+    for pair, row, result in zip(pairs, rows, _results(engine, rows)):
+        mv = math_verify_verdict(*row)
+        rk = result.outcome is Outcome.CORRECT
+        if rk != mv and explain(pair, mv, result) is None:
+            out.append(f"{pair} math-verify={mv} rewardkit={result}")
+    return out
+
+
+# --------------------------------------------------------------------------- issue rows
+
+
+ISSUE_ROWS = [
+    # (reference, model's boxed answer, the answer key of the verdict)
+    (
+        "\\begin{pmatrix} -6 \\\\ 6 \\end{pmatrix}",
+        "\\begin{pmatrix}-6\\\\6\\end{pmatrix}",
+        "Matrix([[-6], [6]])",
+    ),
+    (
+        "\\begin{pmatrix} 1 & 2 \\\\ 3 & 4 \\end{pmatrix}",
+        "\\begin{pmatrix}1&2\\\\3&4\\end{pmatrix}",
+        "Matrix([[1, 2], [3, 4]])",
+    ),
+    ("1000000", "1{,}000{,}000", "1000000"),
+    ("\\frac{9}{4}", "2\\frac{1}{4}", "9/4"),
+]
+
+
+@pytest.mark.parametrize(("gold", "pred", "key"), ISSUE_ROWS)
+def test_issue_rows_are_correct_as_math_verify_says(
+    engine: ExecutionEngine, gold: str, pred: str, key: str
+) -> None:
+    completion = completion_of(pred)
+    assert math_verify_verdict(gold, completion)
+    (result,) = _results(engine, [(gold, completion)])
+    assert result.outcome is Outcome.CORRECT, result
+    assert result.answer == key
+
+
+@pytest.mark.parametrize(
+    ("answer", "key"),
+    [
+        ("1{,}000{,}000", "1000000"),  # was {0, 1000}
+        ("2\\frac{1}{4}", "9/4"),  # was 1/2
+        ("-2\\frac{1}{4}", "-9/4"),
+        ("2\\cdot\\frac{1}{4}", "1/2"),  # an explicit product is not a mixed number
+        ("1.5\\times 10^{3}", "1500"),
+    ],
+)
+def test_wrong_answers_get_the_key_of_their_value(
+    engine: ExecutionEngine, answer: str, key: str
+) -> None:
+    (result,) = _results(engine, [("\\text{zz}", completion_of(answer))])
+    assert result.outcome is Outcome.INCORRECT
+    assert result.answer == key
+
+
+def test_vectors_spelled_differently_share_one_key(engine: ExecutionEngine) -> None:
+    spellings = [
+        "\\begin{pmatrix} -6 \\\\ 6 \\end{pmatrix}",
+        "\\begin{pmatrix}-6\\\\6\\end{pmatrix}",
+        "\\begin{bmatrix} -6 \\\\ 6 \\end{bmatrix}",
+    ]
+    results = _results(engine, [("7", completion_of(s)) for s in spellings])
+    assert [r.outcome for r in results] == [Outcome.INCORRECT] * 3
+    assert len({r.answer for r in results}) == 1, results
+
+
+# --------------------------------------------------------------------------- every form
+
+
+def _sample(per_form: int, seed: int) -> list[Pair]:
+    rng = random.Random(seed)
+    return [make_pair(rng, form) for form in sorted(FORMS) for _ in range(per_form)]
+
+
+def test_every_form_agrees_with_math_verify(engine: ExecutionEngine) -> None:
+    pairs = _sample(6, seed=11)
+    assert {p.form for p in pairs} == set(FORMS)
+    assert _disagreements(engine, pairs) == []
+
+
+def test_answers_math_verify_calls_equal_share_one_key(engine: ExecutionEngine) -> None:
+    pairs = [p for p in _sample(6, seed=12) if not key_pair_explained(p)]
+    equal = [p for p in pairs if math_verify_verdict(p.gold, completion_of(p.pred))]
+    assert len(equal) > 20
+    # Both spellings scored as wrong answers to an unrelated reference: one key.
+    rows = [("\\text{zz}", completion_of(x)) for p in equal for x in (p.gold, p.pred)]
+    results = _results(engine, rows)
+    split = [
+        (p, results[2 * i].answer, results[2 * i + 1].answer)
+        for i, p in enumerate(equal)
+        if results[2 * i].answer != results[2 * i + 1].answer
+    ]
+    assert split == []
+
+
+@settings(
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+@given(data=st.data())
+def test_differential_against_math_verify(engine: ExecutionEngine, data: st.DataObject) -> None:
+    pair = make_pair(HypothesisSource(data))
+    assert _disagreements(engine, [pair]) == []
+
+
+# --------------------------------------------------------------------------- documented differences
+
+
+DELIBERATE_CASES = [
+    # (name, reference, completion, rewardkit correct?)
+    ("percent sign", "50", completion_of("50\\%"), True),
+    ("percent sign", "75\\%", completion_of("75%"), True),
+    ("degree sign", "30", completion_of("30°"), True),
+    ("degree sign", "135^\\circ", completion_of("135\\degree"), True),
+    ("spaced digit groups", "1234567", completion_of("1\\,234\\,567"), True),
+    ("spaced digit groups", "918\u2009822", completion_of("918822"), True),
+    ("value words", "3", completion_of("3\\text{ million}"), False),
+    ("hedged", "5", "It is $\\boxed{3}$ or maybe $\\boxed{5}$.", False),
+    ("boxes read as one list", "3, 5", "It is $\\boxed{3}$ or maybe $\\boxed{5}$.", True),
+    ("exact decimal arithmetic", "60200", completion_of("6.02\\times10^4"), True),
+    ("plain-word unit", "365", completion_of("365 dollars"), True),
+]
+
+
+def test_every_documented_difference_has_a_case() -> None:
+    assert {c[0] for c in DELIBERATE_CASES} == set(DELIBERATE)
+
+
+@pytest.mark.parametrize(("name", "gold", "completion", "rk_correct"), DELIBERATE_CASES)
+def test_documented_differences_from_math_verify(
+    engine: ExecutionEngine, name: str, gold: str, completion: str, rk_correct: bool
+) -> None:
+    # Each row of the table in docs/verifiers.md: rewardkit and math-verify really differ.
+    (result,) = _results(engine, [(gold, completion)])
+    assert (result.outcome is Outcome.CORRECT) is rk_correct, result
+    assert math_verify_verdict(gold, completion) is not rk_correct
