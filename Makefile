@@ -20,11 +20,11 @@ system-deps:
 		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap >/dev/null); } || \
 		echo "warning: bubblewrap (bwrap) is not installed; the code verifier's 'auto' sandbox falls back to 'local' (apt-get install bubblewrap)"
 
-$(VENV)/.installed: pyproject.toml adapters/trl/pyproject.toml adapters/verl/pyproject.toml examples/plugin/pyproject.toml $(CONSTRAINTS)
+$(VENV)/.installed: pyproject.toml adapters/trl/pyproject.toml adapters/verl/pyproject.toml demo/pyproject.toml examples/plugin/pyproject.toml $(CONSTRAINTS)
 	python3 -m venv $(VENV)
 	# torch first, pinned: the CPU wheel; an unpinned torch would pull a multi-GB CUDA build.
 	$(PIP) install -q torch==2.13.0
-	$(PIP) install -q -c $(CONSTRAINTS) -e ".[all,dev]" -e adapters/trl -e adapters/verl -e examples/plugin
+	$(PIP) install -q -c $(CONSTRAINTS) -e ".[all,dev]" -e adapters/trl -e adapters/verl -e demo -e examples/plugin
 	touch $@
 
 install: $(VENV)/.installed system-deps
@@ -40,6 +40,7 @@ format: install
 test: lint
 	$(PY) -m pytest
 
+# `rewardkit demo` comes from the rewardkit-demo distribution (demo/), installed above.
 demo: install
 	$(VENV)/bin/rewardkit demo
 

@@ -36,6 +36,7 @@ QUICK_ARGS: dict[str, list[str]] = {
     "math_differential": ["--n", "1000"],
     "verl_reward_loop": ["--prompts", "16", "--group", "4", "--workers", "2"],
     "diversity_throughput": ["--prompts", "8", "--group", "8", "--rounds", "1"],
+    "judge_scale": ["--n", "64"],
     "mask_overhead": ["--reps", "5", "--rounds", "1", "--steps", "3"],
 }
 #: Scripts that can also write their results as JSON, with the flag that does it.

@@ -27,11 +27,14 @@ _EXPORTS: dict[str, str] = {
     "ComponentConfig": "_components",
     "ComponentKind": "_components",
     "DiagnosticMetric": "_components",
+    "EntryCheckContext": "_components",
+    "Executor": "_components",
     "RewardComponent": "_components",
     "ScoringContext": "_components",
     "ShapingInput": "_components",
     "ShapingTerm": "_components",
     "TokenMaskComponent": "_components",
+    "entry_reference_field": "_components",
     # config
     "EngineConfig": "_config",
     "PluginsConfig": "_config",
@@ -42,26 +45,37 @@ _EXPORTS: dict[str, str] = {
     "parse_config": "_config",
     # engine, pipeline, registry
     "ExecutionEngine": "_engine",
+    "MISSING_REFERENCE_REASON": "_pipeline",
+    "MissingReference": "_pipeline",
     "RewardPipeline": "_pipeline",
-    "ScoredBatch": "_pipeline",
+    "metric_name": "_metrics",
+    "ScoredBatch": "_scored",
     "ComponentInfo": "_registry",
     "ComponentRegistry": "_registry",
     "get_registry": "_registry",
     "hookimpl": "hookspecs",
     # errors
+    "ArgumentError": "_errors",
+    "ArgumentTypeError": "_errors",
     "BatchError": "_errors",
     "ConfigError": "_errors",
+    "ConfigFieldError": "_errors",
     "DuplicateComponentError": "_errors",
     "EngineClosedError": "_errors",
     "JudgeUnavailableError": "_errors",
     "PluginError": "_errors",
     "PluginLoadError": "_errors",
     "RewardKitError": "_errors",
+    "SandboxUnavailableError": "_errors",
+    "ShapingError": "_errors",
     "StateError": "_errors",
     "UnknownComponentError": "_errors",
 }
 
 __all__ = [
+    "MISSING_REFERENCE_REASON",
+    "ArgumentError",
+    "ArgumentTypeError",
     "Batch",
     "BatchError",
     "Component",
@@ -70,12 +84,16 @@ __all__ = [
     "ComponentKind",
     "ComponentRegistry",
     "ConfigError",
+    "ConfigFieldError",
     "DiagnosticMetric",
     "DuplicateComponentError",
     "EngineClosedError",
     "EngineConfig",
+    "EntryCheckContext",
     "ExecutionEngine",
+    "Executor",
     "JudgeUnavailableError",
+    "MissingReference",
     "Outcome",
     "PluginError",
     "PluginLoadError",
@@ -86,8 +104,10 @@ __all__ = [
     "RewardPipeline",
     "RewardResult",
     "Rollout",
+    "SandboxUnavailableError",
     "ScoredBatch",
     "ScoringContext",
+    "ShapingError",
     "ShapingInput",
     "ShapingTerm",
     "StateError",
@@ -96,10 +116,12 @@ __all__ = [
     "__version__",
     "config_json_schema",
     "config_model",
+    "entry_reference_field",
     "get_registry",
     "hookimpl",
     "load_config",
     "message_text",
+    "metric_name",
     "parse_config",
     "prompt_hash",
 ]
@@ -124,11 +146,14 @@ if TYPE_CHECKING:
         ComponentConfig,
         ComponentKind,
         DiagnosticMetric,
+        EntryCheckContext,
+        Executor,
         RewardComponent,
         ScoringContext,
         ShapingInput,
         ShapingTerm,
         TokenMaskComponent,
+        entry_reference_field,
     )
     from rewardkit._config import (
         EngineConfig,
@@ -141,18 +166,25 @@ if TYPE_CHECKING:
     )
     from rewardkit._engine import ExecutionEngine
     from rewardkit._errors import (
+        ArgumentError,
+        ArgumentTypeError,
         BatchError,
         ConfigError,
+        ConfigFieldError,
         DuplicateComponentError,
         EngineClosedError,
         JudgeUnavailableError,
         PluginError,
         PluginLoadError,
         RewardKitError,
+        SandboxUnavailableError,
+        ShapingError,
         StateError,
         UnknownComponentError,
     )
-    from rewardkit._pipeline import RewardPipeline, ScoredBatch
+    from rewardkit._metrics import metric_name
+    from rewardkit._pipeline import MISSING_REFERENCE_REASON, MissingReference, RewardPipeline
     from rewardkit._registry import ComponentInfo, ComponentRegistry, get_registry
     from rewardkit._rollout import Batch, Outcome, RewardResult, Rollout, message_text, prompt_hash
+    from rewardkit._scored import ScoredBatch
     from rewardkit.hookspecs import hookimpl

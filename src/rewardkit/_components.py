@@ -9,33 +9,45 @@
 
 A component class declares its ``type`` name, a pydantic ``Config`` model with its own fields,
 and a one-line ``summary``. Plugins contribute classes through the ``rewardkit_components`` hook.
+
+What the config layer and the adapters need to know about a component, the component declares:
+rules that span several fields of its entry (``check_entry``, run by ``rewardkit validate`` and
+``RewardPipeline`` alike), fields that name another entry of the config
+(:func:`entry_reference_field`), and, for rewards, whether it waits on I/O (``io_bound``). No
+layer above this one tests a component's ``type`` name.
+
+This module is the second layer (:mod:`rewardkit._rollout` and :mod:`rewardkit._scored` below
+it): it imports neither the engine, the registry, the config nor the pipeline.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, Protocol
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from rewardkit._rollout import Batch, RewardResult
-
-if TYPE_CHECKING:
-    from rewardkit._engine import ExecutionEngine
-    from rewardkit._pipeline import ScoredBatch
+from rewardkit._scored import ScoredBatch
+from rewardkit._tokens import Normalizer, TokenInputs, TokenOutput, TokenStage
 
 __all__ = [
+    "ENTRY_REFERENCE_KEY",
     "Component",
     "ComponentConfig",
     "ComponentKind",
     "DiagnosticMetric",
+    "EntryCheckContext",
+    "Executor",
     "RewardComponent",
     "ScoringContext",
     "ShapingInput",
     "ShapingTerm",
     "TokenMaskComponent",
+    "entry_reference_field",
+    "entry_references",
 ]
 
 
@@ -57,11 +69,80 @@ class ComponentConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+#: Key in a field's JSON Schema extras marking a field whose value names another entry of the
+#: config; the value is the section it names an entry of (``"rewards"``, ...).
+ENTRY_REFERENCE_KEY = "x-rewardkit-entry"
+
+
+def entry_reference_field(
+    section: Literal["rewards", "shaping", "diagnostics"] = "rewards",
+    *,
+    description: str,
+    default: Any = None,
+) -> Any:
+    """A config field whose value is the ``name`` of an entry in ``section`` of the same config.
+
+    The config checks every such field (``rewardkit validate`` and ``RewardPipeline`` alike) and
+    reports a name that matches no entry with its field path; the JSON Schema carries the marker
+    under :data:`ENTRY_REFERENCE_KEY`, so editors can tell the value is a name.
+    """
+    return Field(
+        default=default, description=description, json_schema_extra={ENTRY_REFERENCE_KEY: section}
+    )
+
+
+def entry_references(model: type[BaseModel]) -> dict[str, str]:
+    """Field name -> section, for every :func:`entry_reference_field` of a config model."""
+    out: dict[str, str] = {}
+    for name, info in model.model_fields.items():
+        extra = info.json_schema_extra
+        if isinstance(extra, Mapping) and isinstance(extra.get(ENTRY_REFERENCE_KEY), str):
+            out[name] = str(extra[ENTRY_REFERENCE_KEY])
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class EntryCheckContext:
+    """What :meth:`Component.check_entry` sees besides the entry itself.
+
+    ``config`` is the whole validated config and ``registry`` the component registry it was
+    validated with; both are ``None`` when a component is built on its own from its ``Config``
+    (then rules about other entries cannot be checked and are skipped).
+    """
+
+    config: Any = None
+    registry: Any = None
+
+
+class Executor(Protocol):
+    """What a reward sees of the execution engine (:class:`rewardkit.ExecutionEngine`)."""
+
+    config: Any
+
+    def map(
+        self,
+        fn: Callable[[Any], RewardResult],
+        items: Sequence[Any],
+        *,
+        keys: Sequence[Hashable] | None = None,
+        timeout_s: float | None = None,
+    ) -> list[RewardResult]: ...
+
+    async def amap(
+        self,
+        fn: Callable[[Any], RewardResult],
+        items: Sequence[Any],
+        *,
+        keys: Sequence[Hashable] | None = None,
+        timeout_s: float | None = None,
+    ) -> list[RewardResult]: ...
+
+
 @dataclass(frozen=True, slots=True)
 class ScoringContext:
     """What the pipeline passes to a reward besides the rollouts."""
 
-    engine: ExecutionEngine
+    engine: Executor
     step: int | None = None
 
 
@@ -90,6 +171,31 @@ class Component:
     def __init__(self, config: ComponentConfig | None = None, *, name: str | None = None) -> None:
         self.config = config if config is not None else self.Config()
         self.name = name or self.type
+        if not hasattr(type(self.config), "__rewardkit_component__"):
+            # Built on its own, not from a validated config entry (whose rules the config
+            # checked already): the entry's own rules still hold.
+            problems = list(type(self).check_entry(self.config, EntryCheckContext()))
+            if problems:
+                from rewardkit._errors import ConfigError, ConfigErrorDetail
+
+                raise ConfigError(
+                    [ConfigErrorDetail(f, m) for f, m in problems],
+                    source=f"entry {self.name!r} ({self.type})",
+                )
+
+    @classmethod
+    def check_entry(cls, entry: Any, context: EntryCheckContext) -> list[tuple[str, str]]:
+        """Rules that span several fields of one config entry, or the entry and the rest of
+        the config: ``(field, message)`` for each broken one, ``field`` relative to the entry.
+
+        ``entry`` is the component's validated entry: its ``Config`` fields plus those the
+        config adds (``name``; ``weight`` for rewards; ``combine`` for shaping terms), or a bare
+        ``Config`` when the component is built on its own (read added fields with ``getattr``
+        and a default). ``rewardkit validate`` and ``RewardPipeline`` run the same check, so
+        both accept the same configs and name the field. The default has no rules; rules
+        within the component's own fields can also stay pydantic validators on ``Config``.
+        """
+        return []
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self.name!r})"
@@ -128,11 +234,15 @@ class RewardComponent(Component):
 
     Implement :meth:`score`; it must return one result per rollout, in order, and never raise for
     bad input (return an ``error`` or ``no_answer`` outcome instead). Set
-    ``requires_reference`` when a rollout without a reference cannot be scored.
+    ``requires_reference`` when a rollout without a reference cannot be scored, and ``io_bound``
+    when scoring waits on I/O.
     """
 
     kind: ClassVar[ComponentKind] = ComponentKind.REWARD
     requires_reference: ClassVar[bool] = False
+    #: Whether scoring waits on something outside the process (sandbox subprocesses, a remote
+    #: judge) rather than on the CPU; adapters then score it concurrently with the others.
+    io_bound: ClassVar[bool] = False
 
     def score(self, rollouts: Sequence[Any], context: ScoringContext) -> list[RewardResult]:
         raise NotImplementedError
@@ -151,6 +261,10 @@ class ShapingTerm(Component):
     multiplies the reward so far by it, as the entry's ``combine`` says (``default_combine``
     when the config is silent). Stateful terms override ``state_dict``/``load_state_dict``
     (defined on :class:`Component`, so stateful diagnostics work the same way).
+
+    A term that raises, or returns other than one finite number per rollout, fails the step
+    with :class:`~rewardkit.ShapingError` naming it: its values change every rollout's training
+    signal, so the pipeline never drops or zeroes them silently.
     """
 
     kind: ClassVar[ComponentKind] = ComponentKind.SHAPING
@@ -161,20 +275,55 @@ class ShapingTerm(Component):
 
 
 class TokenMaskComponent(Component):
-    """Turns per-token entropies (B x T, torch) into a boolean loss mask or float weights."""
+    """A token component: works on one micro-batch of response tokens (B x T, torch) in the loss.
+
+    Declare the ``token_stage`` (``mask``, ``advantage``, ``loss`` or ``diagnostic``; the adapters
+    apply the stages in that order) and implement :meth:`apply_tokens`, which gets a
+    :class:`~rewardkit._tokens.TokenInputs` and returns a :class:`~rewardkit._tokens.TokenOutput`.
+    A mask may implement only :meth:`mask` (bool) or :meth:`weights` (float): the default
+    :meth:`apply_tokens` calls :meth:`mask` (or :meth:`weights` where overridden), and ``rewardkit.masks.run_token_term`` adds the
+    statistics. Both adapters drive every token component through that one path.
+    """
 
     kind: ClassVar[ComponentKind] = ComponentKind.TOKEN_MASK
+    #: Where in the loss the component acts (see :data:`rewardkit._tokens.TOKEN_STAGES`).
+    token_stage: ClassVar[TokenStage] = "mask"
+
+    @property
+    def normalizer(self) -> Normalizer:
+        """The mask's loss denominator: ``all`` (valid tokens) unless the config says
+        ``selected`` (kept tokens)."""
+        return getattr(self.config, "normalizer", "all")
 
     def mask(self, entropies: Any, valid_mask: Any) -> Any:
+        """Boolean B x T mask of the kept tokens (mask stage)."""
         raise NotImplementedError
 
     def weights(self, entropies: Any, valid_mask: Any) -> Any:
         """Float weights; the default is the boolean mask as 0/1."""
         return self.mask(entropies, valid_mask).to(entropies.dtype)
 
+    def apply_tokens(self, inputs: TokenInputs) -> TokenOutput:
+        """This component's effect on one micro-batch. The default (a mask stage) returns
+        :meth:`weights` and this component's ``normalizer``; other stages override it."""
+        if self.token_stage != "mask":
+            raise NotImplementedError(
+                f"token term {self.type!r} ({self.token_stage} stage) must implement apply_tokens"
+            )
+        if type(self).weights is TokenMaskComponent.weights:  # a plain 0/1 mask
+            mask = self.mask(inputs.entropies, inputs.valid)
+            return TokenOutput(mask=mask, normalizer=self.normalizer)
+        weights = self.weights(inputs.entropies, inputs.valid)
+        return TokenOutput(weights=weights, normalizer=self.normalizer)
+
 
 class DiagnosticMetric(Component):
-    """Reads a scored batch and returns named numbers (logged as ``rewardkit/<name>/<key>``)."""
+    """Reads a scored batch and returns named numbers (logged as ``rewardkit/<name>/<key>``).
+
+    A diagnostic that raises or returns something else is logged as a warning (once) and adds
+    no metric that step; it never fails the step. Raise a :class:`~rewardkit.BatchError` (any
+    ``RewardKitError`` passes unchanged) for input the batch lacks.
+    """
 
     kind: ClassVar[ComponentKind] = ComponentKind.DIAGNOSTIC
 

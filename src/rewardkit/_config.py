@@ -26,7 +26,12 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from rewardkit._components import Component, ComponentKind
+from rewardkit._components import (
+    Component,
+    ComponentKind,
+    EntryCheckContext,
+    entry_references,
+)
 from rewardkit._errors import ConfigError, ConfigErrorDetail
 from rewardkit._registry import ComponentRegistry, did_you_mean, get_registry
 
@@ -391,6 +396,11 @@ def _translate(exc: ValidationError, registry: ComponentRegistry) -> list[Config
             if candidates:
                 msg += f" Expected one of: {', '.join(sorted(candidates))}."
             details.append(ConfigErrorDetail(where, msg))
+        elif etype == "value_error" and isinstance(err.get("ctx", {}).get("error"), ConfigError):
+            # A component validator that names its field (ConfigFieldError).
+            for d in err["ctx"]["error"].details:
+                at = f"{where}.{d.location}" if d.location and where else d.location or where
+                details.append(ConfigErrorDetail(at, d.message))
         else:
             got = err.get("input")
             shown = repr(got)
@@ -432,6 +442,8 @@ def _unknown_type_message(tag: str, kind: ComponentKind | None, registry: Compon
 
 
 def _cross_checks(config: RewardKitConfig, registry: ComponentRegistry) -> list[ConfigErrorDetail]:
+    """Rules across entries (unique names, references), then each component's own
+    :meth:`~rewardkit.Component.check_entry`, then the ``token:`` list."""
     details: list[ConfigErrorDetail] = []
     seen: dict[str, str] = {}
     for section in ("rewards", "shaping", "diagnostics"):
@@ -446,30 +458,56 @@ def _cross_checks(config: RewardKitConfig, registry: ComponentRegistry) -> list[
                 )
             else:
                 seen[entry.name] = where.removesuffix(".name")
-    reward_names = [e.name for e in config.rewards]
-    # Convention: a field named `answer_from` names the reward whose canonical answers a
-    # term keys on, so the reference can be checked here for every component at once.
-    for section in ("shaping", "diagnostics"):
-        for i, entry in enumerate(getattr(config, section)):
-            ref = getattr(entry, "answer_from", None)
-            if ref is not None and ref not in reward_names:
-                msg = (
-                    f"answer_from {ref!r} names no reward{did_you_mean(ref, reward_names)} "
-                    f"Rewards: {', '.join(reward_names) or '(none)'}."
-                )
-                details.append(ConfigErrorDetail(f"{section}[{i}].answer_from", msg))
-    details.extend(_sandbox_checks(config, registry))
+    context = EntryCheckContext(config=config, registry=registry)
+    for where, entry in _entries(config):
+        details.extend(_reference_checks(config, where, entry))
+        for field, message in component_of(entry).check_entry(entry, context):
+            details.append(ConfigErrorDetail(f"{where}.{field}" if field else where, message))
     details.extend(_token_checks(config))
     return details
 
 
-# Token-level terms that cannot be combined: both change the same per-token policy loss.
-_TOKEN_EXCLUSIVE: tuple[frozenset[str], ...] = (frozenset({"clip_cov", "kl_cov"}),)
+def _entries(config: RewardKitConfig) -> list[tuple[str, BaseModel]]:
+    """Every component entry with its path (``shaping[1]``, ``token_mask``)."""
+    out: list[tuple[str, BaseModel]] = []
+    for section in ("rewards", "shaping", "diagnostics", "token"):
+        out += [(f"{section}[{i}]", e) for i, e in enumerate(getattr(config, section))]
+    if config.token_mask is not None:
+        out.append(("token_mask", config.token_mask))
+    return out
+
+
+def _reference_checks(
+    config: RewardKitConfig, where: str, entry: BaseModel
+) -> list[ConfigErrorDetail]:
+    """Fields declared with :func:`~rewardkit._components.entry_reference_field` name an entry
+    of their section (``answer_from`` names a reward, for instance)."""
+    details: list[ConfigErrorDetail] = []
+    for field, section in entry_references(type(entry)).items():
+        ref = getattr(entry, field, None)
+        if ref is None:
+            continue
+        names = [e.name for e in getattr(config, section, ())]
+        if ref not in names:
+            what = section.removesuffix("s") if section != "shaping" else "shaping term"
+            msg = (
+                f"{field} {ref!r} names no {what}{did_you_mean(str(ref), names)} "
+                f"{section.capitalize()}: {', '.join(names) or '(none)'}."
+            )
+            details.append(ConfigErrorDetail(f"{where}.{field}", msg))
+    return details
+
+
+#: Token stages of which at most one term can apply, and why (a term's ``token_stage``; a term
+#: without one is a mask).
+_EXCLUSIVE_STAGES: dict[str, str] = {
+    "loss": "both change the per-token policy loss of the same tokens; keep one",
+}
 
 
 def _token_checks(config: RewardKitConfig) -> list[ConfigErrorDetail]:
-    """The ``token:`` list: not together with ``token_mask:``, one entry per type, no two terms
-    that change the same loss, at most one mask."""
+    """The ``token:`` list: not together with ``token_mask:``, one entry per type, at most one
+    mask, and at most one term of a stage whose terms change the same thing (the loss)."""
     terms = list(config.token)
     if not terms:
         return []
@@ -483,6 +521,7 @@ def _token_checks(config: RewardKitConfig) -> list[ConfigErrorDetail]:
         ]
     details: list[ConfigErrorDetail] = []
     seen: dict[str, int] = {}
+    by_stage: dict[str, tuple[int, str]] = {}
     masks: list[int] = []
     for i, entry in enumerate(terms):
         kind = entry.type
@@ -493,20 +532,22 @@ def _token_checks(config: RewardKitConfig) -> list[ConfigErrorDetail]:
                 )
             )
             continue
-        for group in _TOKEN_EXCLUSIVE:
-            clash = [(j, t) for t, j in seen.items() if t in group and t != kind]
-            if kind in group and clash:
-                j, other = clash[0]
+        seen[kind] = i
+        stage = str(component_of(entry).token_stage)
+        if stage == "mask":
+            masks.append(i)
+        elif stage in _EXCLUSIVE_STAGES:
+            if stage in by_stage:
+                j, other = by_stage[stage]
                 details.append(
                     ConfigErrorDetail(
                         f"token[{i}].type",
-                        f"{kind!r} cannot be combined with {other!r} (token[{j}]): both change "
-                        "the per-token policy loss of the same tokens; keep one",
+                        f"{kind!r} cannot be combined with {other!r} (token[{j}]): "
+                        f"{_EXCLUSIVE_STAGES[stage]}",
                     )
                 )
-        seen[kind] = i
-        if getattr(component_of(entry), "token_stage", "mask") == "mask":
-            masks.append(i)
+            else:
+                by_stage[stage] = (i, kind)
     if len(masks) > 1:
         details.append(
             ConfigErrorDetail(
@@ -515,62 +556,6 @@ def _token_checks(config: RewardKitConfig) -> list[ConfigErrorDetail]:
             )
         )
     return details
-
-
-def _sandbox_checks(
-    config: RewardKitConfig, registry: ComponentRegistry
-) -> list[ConfigErrorDetail]:
-    """A reward field named ``sandbox`` names a sandbox of the ``rewardkit_code_sandboxes`` hook.
-
-    Checked here rather than when the component is built, so ``rewardkit validate`` catches a
-    misspelt sandbox with its path instead of the trainer failing at start-up.
-    """
-    wanted = [
-        (i, entry.sandbox)
-        for i, entry in enumerate(config.rewards)
-        if isinstance(getattr(entry, "sandbox", None), str)
-    ]
-    if not wanted:
-        return []
-    import inspect
-
-    from rewardkit.verifiers._sandbox import code_sandboxes  # light: the registry imported it
-
-    sandboxes = code_sandboxes(registry)
-    known = sorted(sandboxes)
-    problems = []
-    for i, name in wanted:
-        if name not in sandboxes:
-            problems.append(
-                ConfigErrorDetail(
-                    f"rewards[{i}].sandbox",
-                    f"unknown sandbox {name!r}{did_you_mean(name, known)} "
-                    f"Registered sandboxes: {', '.join(known) or '(none)'}.",
-                )
-            )
-            continue
-        # The options travel to the workers as JSON and become the sandbox's keyword arguments
-        # there: a YAML date or !!binary, or an option the sandbox does not take, would
-        # otherwise pass validation and fail when the pipeline is built or at every test.
-        options = getattr(config.rewards[i], "sandbox_options", None)
-        if not isinstance(options, Mapping):
-            continue
-        where = f"rewards[{i}].sandbox_options"
-        try:
-            json.dumps(options, allow_nan=False)
-        except (TypeError, ValueError) as exc:
-            problems.append(ConfigErrorDetail(where, f"options must be JSON values: {exc}"))
-            continue
-        cls = sandboxes[name]
-        if name == "auto":  # bwrap takes every option auto passes on
-            cls = sandboxes.get("bwrap", cls)
-        try:
-            inspect.signature(cls).bind(**options)
-        except TypeError as exc:
-            problems.append(ConfigErrorDetail(where, f"sandbox {name!r}: {exc}"))
-        except ValueError:  # no signature to check against
-            pass
-    return problems
 
 
 # --------------------------------------------------------------------------- entry points

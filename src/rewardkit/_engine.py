@@ -41,8 +41,9 @@ from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any
 
 from rewardkit._config import EngineConfig
-from rewardkit._errors import EngineClosedError
+from rewardkit._errors import ArgumentError, ArgumentTypeError, EngineClosedError
 from rewardkit._rollout import Outcome, RewardResult
+from rewardkit._sync_async import Core, run_async, run_sync
 
 if TYPE_CHECKING:
     from multiprocessing.connection import Connection
@@ -65,6 +66,8 @@ _REASON_CHARS = 300
 # Workers that fail to start this many times in a row make their chunk fail instead of retrying
 # forever (a broken interpreter, an unimportable function).
 _MAX_START_FAILURES = 3
+#: How often a waiting ``map``/``amap`` checks that the dispatcher thread is still alive.
+_WATCH_S = 1.0
 
 
 # =========================================================================== starting workers
@@ -740,7 +743,7 @@ class ExecutionEngine:
         self.close()
 
     def __getstate__(self) -> dict[str, Any]:
-        raise TypeError("an ExecutionEngine cannot be pickled; build one in each process")
+        raise ArgumentTypeError("an ExecutionEngine cannot be pickled; build one in each process")
 
     def warmup(self, fn: Callable[[Any], RewardResult], *, timeout_s: float = 120.0) -> bool:
         """Start every worker and load ``fn`` (running its warm-up) in each; wait until done.
@@ -775,14 +778,14 @@ class ExecutionEngine:
             raise EngineClosedError("the execution engine is closed")
         n = len(items)
         if keys is not None and len(keys) != n:
-            raise ValueError(f"{len(keys)} keys for {n} items")
+            raise ArgumentError(f"{len(keys)} keys for {n} items")
         if timeout_s is not None and not (timeout_s > 0 and math.isfinite(timeout_s)):
-            raise ValueError(f"timeout_s must be a positive number, got {timeout_s!r}")
+            raise ArgumentError(f"timeout_s must be a positive number, got {timeout_s!r}")
         timeout = float(timeout_s) if timeout_s is not None else self.config.timeout_s
         try:
             fn_blob = pickle.dumps(fn, protocol=pickle.HIGHEST_PROTOCOL)
         except Exception as exc:
-            raise TypeError(
+            raise ArgumentTypeError(
                 f"the engine's function must be picklable (a module-level function): {exc}"
             ) from exc
         out: list[RewardResult | None] = [None] * n
@@ -866,6 +869,43 @@ class ExecutionEngine:
                         self._cache.popitem(last=False)
         return out  # type: ignore[return-value]
 
+    def _mapping(
+        self,
+        fn: Callable[[Any], RewardResult],
+        items: Sequence[Any],
+        keys: Sequence[Hashable] | None,
+        timeout_s: float | None,
+    ) -> Core[list[RewardResult]]:
+        """The one implementation of :meth:`map` and :meth:`amap`: yields the submitted job
+        while it runs (the driver waits for it), then returns the results in input order."""
+        out, firsts, members, fn_blob, ukeys, timeout = self._prepare(fn, items, keys, timeout_s)
+        job, _ = self._submit(fn_blob, items, firsts, timeout)
+        if not job.future.done():
+            yield job
+        return self._finish(out, members, fn_blob, ukeys, job)
+
+    def _settle_if_stopped(self, job: _Job) -> None:
+        """Give every open item of ``job`` outcome ``error`` when the dispatcher thread (which
+        keeps the deadlines) is gone, so no waiter blocks forever."""
+        pool = self._pool
+        if not job.future.done() and (pool is None or not pool.thread.is_alive()):
+            for task_id in range(len(job.results)):
+                job.settle(task_id, RewardResult.error("execution engine stopped"), by_engine=True)
+
+    def _wait(self, job: _Job) -> None:
+        while not job.future.done():
+            concurrent.futures.wait([job.future], timeout=_WATCH_S)
+            self._settle_if_stopped(job)
+
+    async def _await(self, job: _Job) -> None:
+        import asyncio
+
+        waiting = asyncio.wrap_future(job.future)
+        while not waiting.done():
+            await asyncio.wait([waiting], timeout=_WATCH_S)
+            self._settle_if_stopped(job)
+        await waiting
+
     def map(
         self,
         fn: Callable[[Any], RewardResult],
@@ -880,17 +920,7 @@ class ExecutionEngine:
         Raises :class:`EngineClosedError` after :meth:`close`, ``TypeError`` when ``fn`` is not
         picklable, ``ValueError`` for mismatched ``keys``; never for a bad item.
         """
-        out, firsts, members, fn_blob, ukeys, timeout = self._prepare(fn, items, keys, timeout_s)
-        job, _ = self._submit(fn_blob, items, firsts, timeout)
-        while not job.future.done():
-            concurrent.futures.wait([job.future], timeout=1.0)
-            pool = self._pool
-            if not job.future.done() and (pool is None or not pool.thread.is_alive()):
-                for task_id in range(len(job.results)):
-                    job.settle(
-                        task_id, RewardResult.error("execution engine stopped"), by_engine=True
-                    )
-        return self._finish(out, members, fn_blob, ukeys, job)
+        return run_sync(self._mapping(fn, items, keys, timeout_s), self._wait)
 
     async def amap(
         self,
@@ -900,11 +930,6 @@ class ExecutionEngine:
         keys: Sequence[Hashable] | None = None,
         timeout_s: float | None = None,
     ) -> list[RewardResult]:
-        """Async :meth:`map`: awaits the workers without blocking the event loop."""
-        import asyncio
-
-        out, firsts, members, fn_blob, ukeys, timeout = self._prepare(fn, items, keys, timeout_s)
-        job, _ = self._submit(fn_blob, items, firsts, timeout)
-        if not job.future.done():
-            await asyncio.wrap_future(job.future)
-        return self._finish(out, members, fn_blob, ukeys, job)
+        """Async :meth:`map` (the same implementation): awaits the workers without blocking the
+        event loop."""
+        return await run_async(self._mapping(fn, items, keys, timeout_s), self._await)

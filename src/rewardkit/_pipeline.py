@@ -5,10 +5,8 @@ from __future__ import annotations
 import logging
 import math
 import os
-from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal, get_args
 
 from rewardkit._components import (
     Component,
@@ -21,52 +19,33 @@ from rewardkit._components import (
 )
 from rewardkit._config import RewardKitConfig, component_of, load_config, parse_config
 from rewardkit._engine import ExecutionEngine
-from rewardkit._errors import BatchError, EngineClosedError, StateError
-from rewardkit._rollout import Batch, Outcome, RewardResult, Rollout
+from rewardkit._errors import (
+    ArgumentError,
+    BatchError,
+    EngineClosedError,
+    RewardKitError,
+    ShapingError,
+    StateError,
+)
+from rewardkit._metrics import metric_name, reward_metrics, stats, term_metrics
+from rewardkit._rollout import Batch, RewardResult, Rollout
+from rewardkit._scored import ScoredBatch
 from rewardkit._state import read_state_file, write_state_file
+from rewardkit._sync_async import Core, run_async, run_sync
+from rewardkit._tokens import TOKEN_STAGES
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["RewardPipeline", "ScoredBatch"]
+__all__ = ["MISSING_REFERENCE_REASON", "MissingReference", "RewardPipeline", "ScoredBatch"]
 
-METRIC_PREFIX = "rewardkit"
-
-
-@dataclass(frozen=True, slots=True)
-class ScoredBatch:
-    """A batch with its rewards.
-
-    ``rewards`` is the final per-rollout reward; ``components`` maps every reward and shaping
-    term name to its per-rollout value (rewards unweighted); ``details`` maps reward names to
-    their :class:`RewardResult` per rollout; ``metrics`` is named ``rewardkit/<component>/<stat>``.
-    """
-
-    batch: Batch
-    rewards: list[float]
-    components: dict[str, list[float]]
-    details: dict[str, list[RewardResult]]
-    metrics: dict[str, float] = field(default_factory=dict)
-    step: int | None = None
-
-    def __repr__(self) -> str:
-        return f"ScoredBatch({len(self.rewards)} rollouts, components={list(self.components)})"
-
-    def answers(self, reward_name: str) -> list[str | None]:
-        """The canonical answers a reward extracted, per rollout."""
-        return [r.answer for r in self.details[reward_name]]
-
-    def rows(self) -> list[dict[str, Any]]:
-        """One JSON-ready dict per rollout: reward, components, details."""
-        out = []
-        for i in range(len(self.rewards)):
-            out.append(
-                {
-                    "reward": self.rewards[i],
-                    "components": {k: v[i] for k, v in self.components.items()},
-                    "details": {k: v[i].to_dict() for k, v in self.details.items()},
-                }
-            )
-        return out
+#: What happens to a rollout without a reference for a reward that needs one
+#: (``requires_reference``): ``"error"`` gives that reward outcome ``error`` with reason
+#: :data:`MISSING_REFERENCE_REASON` for that rollout (the reward never sees it; rewards that need
+#: no reference score it as usual); ``"raise"`` makes the whole call a :class:`BatchError` naming
+#: the rollout. The config's ``strict`` picks the default (``"raise"`` when true).
+MissingReference = Literal["error", "raise"]
+#: The reason of the ``error`` outcome a reward gets for a rollout without the reference it needs.
+MISSING_REFERENCE_REASON = "missing reference"
 
 
 def _json_type(value: Any) -> str:
@@ -100,13 +79,60 @@ def _mismatch_message(
     )
 
 
-def _stats(values: Sequence[float]) -> dict[str, float]:
-    finite = [v for v in values if math.isfinite(v)]
-    if not finite:
-        return {"mean": float("nan"), "std": float("nan"), "min": float("nan"), "max": float("nan")}
-    mean = sum(finite) / len(finite)
-    var = sum((v - mean) ** 2 for v in finite) / len(finite)
-    return {"mean": mean, "std": math.sqrt(var), "min": min(finite), "max": max(finite)}
+def _shaped(term: ShapingTerm, data: ShapingInput, n: int) -> list[float]:
+    """A shaping term's values, or :class:`ShapingError` naming the term when it breaks its
+    contract (it raises, or returns other than ``n`` finite numbers).
+
+    A shaping term changes the training signal of every rollout of the batch, so a broken one
+    fails the step instead of being dropped or zeroed without a word (errors rewardkit raises on
+    purpose, such as :class:`JudgeUnavailableError`, pass unchanged).
+    """
+    where = f"shaping term {term.name!r} ({term.type})"
+    try:
+        raw = list(term.shape(data))
+    except RewardKitError:
+        raise
+    except Exception as exc:
+        raise ShapingError(f"{where} raised {type(exc).__name__}: {exc}") from exc
+    if len(raw) != n:
+        raise ShapingError(f"{where} returned {len(raw)} values for {n} rollouts")
+    try:
+        values = [float(v) for v in raw]
+    except (TypeError, ValueError) as exc:
+        raise ShapingError(f"{where} returned a value that is not a number: {exc}") from None
+    bad = [i for i, v in enumerate(values) if not math.isfinite(v)]
+    if bad:
+        raise ShapingError(
+            f"{where} returned a non-finite value ({values[bad[0]]}) for rollout {bad[0]} "
+            f"({len(bad)} of {n} rollouts)"
+        )
+    return values
+
+
+def _diagnosed(diag: DiagnosticMetric, scored: ScoredBatch, warned: set[str]) -> dict[str, float]:
+    """A diagnostic's metrics, named ``rewardkit/<name>/<key>``; one that raises or returns
+    something other than named numbers is logged as a warning (once per diagnostic, with the
+    traceback) and adds no metric this step: a broken diagnostic never fails a step. Errors
+    rewardkit raises on purpose (a :class:`BatchError` for input the diagnostic needs and the
+    batch lacks, such as log-probs) pass unchanged: the input is wrong, not the diagnostic."""
+    try:
+        out = diag.compute(scored)
+        return {metric_name(diag.name, str(key)): float(value) for key, value in out.items()}
+    except RewardKitError:
+        raise
+    except Exception as exc:
+        if diag.name not in warned:
+            warned.add(diag.name)
+            logger.warning(
+                "rewardkit: diagnostic %r (%s) failed (%s: %s); its metrics are left out "
+                "(reported once)",
+                diag.name,
+                diag.type,
+                type(exc).__name__,
+                exc,
+                exc_info=exc,
+            )
+        return {}
 
 
 class RewardPipeline:
@@ -137,16 +163,16 @@ class RewardPipeline:
         # the adapters apply them (by stage: mask, advantage, loss, diagnostic; docs/masks.md).
         tm = self.config.token_mask
         entries = [tm] if tm is not None else list(self.config.token)
-        stages = ("mask", "advantage", "loss", "diagnostic")
+        stages = TOKEN_STAGES
         terms: list[TokenMaskComponent] = [
             component_of(e)(e, name="token_mask" if e is tm else e.type)  # type: ignore[call-arg]
             for e in entries
         ]
         self.token_terms: list[TokenMaskComponent] = sorted(
-            terms, key=lambda t: stages.index(getattr(t, "token_stage", "mask"))
+            terms, key=lambda t: stages.index(t.token_stage)
         )
         self.token_mask: TokenMaskComponent | None = next(
-            (t for t in self.token_terms if getattr(t, "token_stage", "mask") == "mask"), None
+            (t for t in self.token_terms if t.token_stage == "mask"), None
         )
         self._engine: ExecutionEngine | None = None
         self._engine_pid: int | None = None
@@ -339,19 +365,133 @@ class RewardPipeline:
 
     # ------------------------------------------------------------------ scoring
 
-    def _as_batch(self, batch: Batch | Sequence[Rollout]) -> Batch:
-        b = batch if isinstance(batch, Batch) else Batch(batch)
-        if self.config.strict:
-            for comp in self.rewards:
-                if comp.requires_reference:
-                    for i, r in enumerate(b):
-                        if r.reference is None:
-                            raise BatchError(
-                                f"rollout {i}: field 'reference' is missing but reward "
-                                f"{comp.name!r} (type {comp.type}) needs one; set strict: false "
-                                f"to score such rollouts as outcome 'error' instead"
-                            )
-        return b
+    @property
+    def missing_reference(self) -> MissingReference:
+        """The config's missing-reference policy: ``"raise"`` when ``strict``, else ``"error"``
+        (see :data:`MissingReference`)."""
+        return "raise" if self.config.strict else "error"
+
+    def missing_references(
+        self,
+        rollouts: Batch | Sequence[Rollout],
+        rewards: Sequence[RewardComponent] | None = None,
+    ) -> dict[int, tuple[str, ...]]:
+        """The one missing-reference rule: for each rollout whose ``reference`` is None, the
+        names of the rewards (default: all of this pipeline's) that need one, in config order.
+        Rollouts every reward can score are left out."""
+        needing = tuple(
+            c.name for c in (self.rewards if rewards is None else rewards) if c.requires_reference
+        )
+        if not needing:
+            return {}
+        return {i: needing for i, r in enumerate(rollouts) if r.reference is None}
+
+    def _policy(self, missing_reference: MissingReference | None) -> MissingReference:
+        if missing_reference is None:
+            return self.missing_reference
+        if missing_reference not in get_args(MissingReference):
+            raise ArgumentError(
+                f"missing_reference must be 'error' or 'raise', got {missing_reference!r}"
+            )
+        return missing_reference
+
+    def _rewards_core(
+        self,
+        rollouts: Sequence[Rollout],
+        rewards: Sequence[RewardComponent],
+        step: int | None,
+        policy: MissingReference,
+    ) -> Core[dict[str, list[RewardResult]]]:
+        """The one implementation of :meth:`score_rewards` and :meth:`ascore_rewards`.
+
+        Yields the ``(reward, rollouts, context)`` jobs to score (the sync driver scores them in
+        turn, the async one concurrently) and returns every reward's results in input order.
+        """
+        missing = self.missing_references(rollouts, rewards)
+        if missing and policy == "raise":
+            i, names = next(iter(missing.items()))
+            comp = next(c for c in rewards if c.name == names[0])
+            raise BatchError(
+                f"rollout {i}: field 'reference' is missing but reward {comp.name!r} (type "
+                f"{comp.type}) needs one; set strict: false to score such rollouts as outcome "
+                "'error' instead"
+            )
+        n = len(rollouts)
+        ctx = ScoringContext(engine=self.engine, step=step) if rewards else None
+        skipped: dict[str, set[int]] = {}
+        jobs: list[tuple[RewardComponent, list[Rollout], ScoringContext]] = []
+        for comp in rewards:
+            skip = {i for i, names in missing.items() if comp.name in names}
+            skipped[comp.name] = skip
+            if skip:
+                self._warn_missing(comp, len(skip), n)
+            if len(skip) < n:
+                todo = [r for i, r in enumerate(rollouts) if i not in skip]
+                jobs.append((comp, todo, ctx))  # type: ignore[arg-type]
+        outs: list[list[RewardResult]] = (yield jobs) if jobs else []
+        scored = {comp.name: res for (comp, _, _), res in zip(jobs, outs)}
+        no_reference = RewardResult.error(MISSING_REFERENCE_REASON)
+        results: dict[str, list[RewardResult]] = {}
+        for comp in rewards:
+            done = iter(scored.get(comp.name, ()))
+            skip = skipped[comp.name]
+            results[comp.name] = [no_reference if i in skip else next(done) for i in range(n)]
+        return results
+
+    def _warn_missing(self, comp: RewardComponent, count: int, n: int) -> None:
+        key = f"{comp.name}\x00missing-reference"
+        if key not in self._warned:
+            self._warned.add(key)
+            logger.warning(
+                "rewardkit: %d of %d rollouts have no reference; reward %r (%s) needs one and "
+                "gives them outcome 'error' (%r) without scoring them (reported once)",
+                count,
+                n,
+                comp.name,
+                comp.type,
+                MISSING_REFERENCE_REASON,
+            )
+
+    def score_rewards(
+        self,
+        batch: Batch | Sequence[Rollout],
+        *,
+        step: int | None = None,
+        rewards: Sequence[RewardComponent] | None = None,
+        missing_reference: MissingReference | None = None,
+    ) -> dict[str, list[RewardResult]]:
+        """Every reward (or the given subset of this pipeline's ``rewards``) on the batch, one
+        after another: the scoring entry point of :meth:`score`, both adapters and the CLI.
+
+        A rollout without a reference is handled by ``missing_reference``
+        (:data:`MissingReference`; default :attr:`missing_reference`, from ``strict``); each
+        reward goes through :meth:`score_reward`, so a failing reward gives ``error`` outcomes.
+        """
+        rollouts = batch.rollouts if isinstance(batch, Batch) else list(batch)
+        comps = self.rewards if rewards is None else list(rewards)
+        core = self._rewards_core(rollouts, comps, step, self._policy(missing_reference))
+        return run_sync(core, lambda jobs: [self.score_reward(*job) for job in jobs])
+
+    async def ascore_rewards(
+        self,
+        batch: Batch | Sequence[Rollout],
+        *,
+        step: int | None = None,
+        rewards: Sequence[RewardComponent] | None = None,
+        missing_reference: MissingReference | None = None,
+    ) -> dict[str, list[RewardResult]]:
+        """Async :meth:`score_rewards` (the same implementation): the rewards run concurrently,
+        so I/O-bound ones do not wait on the others."""
+        import asyncio  # lazily: asyncio costs ~40 ms of `import rewardkit`
+
+        rollouts = batch.rollouts if isinstance(batch, Batch) else list(batch)
+        comps = self.rewards if rewards is None else list(rewards)
+        core = self._rewards_core(rollouts, comps, step, self._policy(missing_reference))
+
+        async def score_all(jobs: list[Any]) -> list[list[RewardResult]]:
+            return list(await asyncio.gather(*(self.ascore_reward(*job) for job in jobs)))
+
+        return await run_async(core, score_all)
 
     def _checked(self, comp: RewardComponent, results: Any, n: int) -> list[RewardResult]:
         results = list(results)
@@ -377,32 +517,37 @@ class RewardPipeline:
             )
         return [RewardResult.error(f"reward failed: {type(exc).__name__}: {exc}"[:300])] * n
 
+    def _reward_core(
+        self, comp: RewardComponent, rollouts: Sequence[Rollout], context: ScoringContext
+    ) -> Core[list[RewardResult]]:
+        """The one implementation of :meth:`score_reward` and :meth:`ascore_reward`: yields the
+        call to make (the drivers call ``score`` or await ``ascore``) and checks what it gave."""
+        try:
+            return self._checked(comp, (yield (comp, rollouts, context)), len(rollouts))
+        except EngineClosedError:
+            raise  # the pipeline's lifecycle, not the reward's failure
+        except Exception as exc:
+            return self._failed(comp, len(rollouts), exc)
+
     def score_reward(
         self, comp: RewardComponent, rollouts: Sequence[Rollout], context: ScoringContext
     ) -> list[RewardResult]:
         """One configured reward on ``rollouts``, never raising for the reward's own failure.
 
-        :meth:`score` and the adapters score each reward through here: an exception, a wrong
-        number of results or a non-:class:`RewardResult` gives outcome ``error`` for each rollout
-        (reason ``reward failed: ...``) and one logged warning per reward.
+        :meth:`score_rewards` scores each reward through here: an exception, a wrong number of
+        results or a non-:class:`RewardResult` gives outcome ``error`` for each rollout (reason
+        ``reward failed: ...``) and one logged warning per reward. It applies no
+        missing-reference policy (use :meth:`score_rewards` for that).
         """
-        try:
-            return self._checked(comp, comp.score(rollouts, context), len(rollouts))
-        except EngineClosedError:
-            raise  # the pipeline's lifecycle, not the reward's failure
-        except Exception as exc:
-            return self._failed(comp, len(rollouts), exc)
+        core = self._reward_core(comp, rollouts, context)
+        return run_sync(core, lambda call: call[0].score(call[1], call[2]))
 
     async def ascore_reward(
         self, comp: RewardComponent, rollouts: Sequence[Rollout], context: ScoringContext
     ) -> list[RewardResult]:
-        """Async :meth:`score_reward`."""
-        try:
-            return self._checked(comp, await comp.ascore(rollouts, context), len(rollouts))
-        except EngineClosedError:
-            raise  # the pipeline's lifecycle, not the reward's failure
-        except Exception as exc:
-            return self._failed(comp, len(rollouts), exc)
+        """Async :meth:`score_reward` (the same implementation)."""
+        core = self._reward_core(comp, rollouts, context)
+        return await run_async(core, lambda call: call[0].ascore(call[1], call[2]))
 
     def combine(
         self,
@@ -415,7 +560,8 @@ class RewardPipeline:
         Adapters use it when rewards are scored per process and shaping needs the gathered
         batch. ``results`` holds one result per rollout for each reward it names; a configured
         reward left out contributes nothing (an adapter that scores an I/O-bound reward on its
-        own path adds that column itself).
+        own path adds that column itself). The returned batch's ``contributions`` say what each
+        reward and term added to the total.
         """
         b = batch if isinstance(batch, Batch) else Batch(batch)
         n = len(b)
@@ -427,64 +573,70 @@ class RewardPipeline:
         results = {c.name: list(results[c.name]) for c in self.rewards if c.name in results}
         totals = [0.0] * n
         components: dict[str, list[float]] = {}
+        contributions: dict[str, list[float]] = {}
         for name, res in results.items():
             w = self.weights[name]
             values = [r.score for r in res]
             components[name] = values
             if w != 0.0:
-                totals = [t + w * v for t, v in zip(totals, values)]
+                contributions[name] = [w * v for v in values]
+                totals = [t + c for t, c in zip(totals, contributions[name])]
+            else:
+                contributions[name] = [0.0] * n
         for term in self.shaping:
-            values = [float(v) for v in term.shape(ShapingInput(b, tuple(totals), results, step))]
-            if len(values) != n:
-                raise RuntimeError(
-                    f"shaping term {term.name!r} returned {len(values)} values for {n} rollouts"
-                )
+            values = _shaped(term, ShapingInput(b, tuple(totals), results, step), n)
             components[term.name] = values
             if self.combine_modes[term.name] == "multiply":
-                totals = [t * v for t, v in zip(totals, values)]
+                after = [t * v for t, v in zip(totals, values)]
+                contributions[term.name] = [a - t for a, t in zip(after, totals)]
+                totals = after
             else:
+                contributions[term.name] = list(values)
                 totals = [t + v for t, v in zip(totals, values)]
-        scored = ScoredBatch(b, totals, components, results, {}, step)
+        scored = ScoredBatch(b, totals, components, results, {}, step, contributions)
         scored.metrics.update(self._metrics(scored))
         for diag in self.diagnostics:
-            for key, value in diag.compute(scored).items():
-                scored.metrics[f"{METRIC_PREFIX}/{diag.name}/{key}"] = float(value)
+            scored.metrics.update(_diagnosed(diag, scored, self._warned))
         return scored
 
     def _metrics(self, scored: ScoredBatch) -> dict[str, float]:
         m: dict[str, float] = {}
         for name, values in scored.components.items():
-            st = _stats(values)
-            m[f"{METRIC_PREFIX}/{name}/mean"] = st["mean"]
-            m[f"{METRIC_PREFIX}/{name}/std"] = st["std"]
             if name in scored.details:
-                counts = Counter(r.outcome for r in scored.details[name])
-                n = len(values)
-                for outcome in Outcome:
-                    m[f"{METRIC_PREFIX}/{name}/frac_{outcome.value}"] = counts.get(outcome, 0) / n
+                m.update(reward_metrics(name, scored.details[name]))
             else:
-                m[f"{METRIC_PREFIX}/{name}/min"] = st["min"]
-                m[f"{METRIC_PREFIX}/{name}/max"] = st["max"]
-        st = _stats(scored.rewards)
-        m[f"{METRIC_PREFIX}/reward/mean"] = st["mean"]
-        m[f"{METRIC_PREFIX}/reward/std"] = st["std"]
+                m.update(term_metrics(name, values))
+        st = stats(scored.rewards)
+        m[metric_name("reward", "mean")] = st["mean"]
+        m[metric_name("reward", "std")] = st["std"]
         return m
 
-    def score(self, batch: Batch | Sequence[Rollout], *, step: int | None = None) -> ScoredBatch:
-        """Score a batch: rewards, weighted sum, shaping in order, diagnostics, metrics."""
-        b = self._as_batch(batch)
-        ctx = ScoringContext(engine=self.engine, step=step)
-        results = {c.name: self.score_reward(c, b.rollouts, ctx) for c in self.rewards}
+    def score(
+        self,
+        batch: Batch | Sequence[Rollout],
+        *,
+        step: int | None = None,
+        missing_reference: MissingReference | None = None,
+    ) -> ScoredBatch:
+        """Score a batch: rewards, weighted sum, shaping in order, diagnostics, metrics.
+
+        ``missing_reference`` (:data:`MissingReference`; default from the config's ``strict``)
+        says what a rollout without the reference a reward needs becomes.
+        """
+        b = batch if isinstance(batch, Batch) else Batch(batch)
+        results = self.score_rewards(b, step=step, missing_reference=missing_reference)
         return self.combine(b, results, step)
 
     async def ascore(
-        self, batch: Batch | Sequence[Rollout], *, step: int | None = None
+        self,
+        batch: Batch | Sequence[Rollout],
+        *,
+        step: int | None = None,
+        missing_reference: MissingReference | None = None,
     ) -> ScoredBatch:
         """Async :meth:`score`: rewards run concurrently, so I/O-bound ones do not wait on others."""
         import asyncio  # lazily: asyncio costs ~40 ms of `import rewardkit`
 
-        b = self._as_batch(batch)
-        ctx = ScoringContext(engine=self.engine, step=step)
-        outs = await asyncio.gather(*(self.ascore_reward(c, b.rollouts, ctx) for c in self.rewards))
-        results = {c.name: o for c, o in zip(self.rewards, outs)}
+        b = batch if isinstance(batch, Batch) else Batch(batch)
+        results = await self.ascore_rewards(b, step=step, missing_reference=missing_reference)
         return await asyncio.to_thread(self.combine, b, results, step)

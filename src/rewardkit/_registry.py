@@ -90,6 +90,10 @@ class ComponentRegistry:
         self.known_plugin_names: frozenset[str] = frozenset()
         self.plugin_manager = pluggy.PluginManager(hookspecs.PROJECT_NAME)
         self.plugin_manager.add_hookspecs(hookspecs)
+        # Historic: each plugin registered from here on is asked for hookspecs of its own.
+        self.plugin_manager.hook.rewardkit_add_hookspecs.call_historic(
+            kwargs={"plugin_manager": self.plugin_manager}
+        )
         for name in self.disabled:
             self.plugin_manager.set_blocked(name)
         for modname in BUILTIN_PLUGINS:

@@ -70,7 +70,7 @@ def _read_capped(p: Path, max_bytes: int) -> bytes:
     with p.open("rb") as fh:
         info = os.fstat(fh.fileno())
         if stat.S_ISDIR(info.st_mode):
-            raise IsADirectoryError(f"{p} is a folder")
+            raise StateError(f"state file {p} is a folder")
         if stat.S_ISREG(info.st_mode) and info.st_size > max_bytes:
             raise StateError(too_big)
         head = fh.read(min(_HEAD_BYTES, max_bytes + 1))

@@ -19,6 +19,7 @@ from rewardkit import (
     ScoringContext,
     ShapingInput,
     ShapingTerm,
+    entry_reference_field,
 )
 
 
@@ -79,8 +80,8 @@ class BrokenReward(RewardComponent):
 
 class OffsetConfig(ComponentConfig):
     value: float = Field(description="Constant returned for every rollout.")
-    answer_from: str | None = Field(
-        default=None, description="Unused; exercises the reference check."
+    answer_from: str | None = entry_reference_field(
+        "rewards", description="Unused; exercises the reference check."
     )
 
 

@@ -81,7 +81,8 @@ def test_field_errors_name_the_entry() -> None:
     errors = _errors({"token": [{"type": "entropy_advantage", "kappa": 1.0}]})
     assert errors[0][0] == "token[0].kappa"
     errors = _errors({"token": [{"type": "clip_cov", "cov_lower": 6.0}]})
-    assert errors[0][0] == "token[0]" and "cov_lower (6.0) must be below cov_upper" in errors[0][1]
+    assert errors[0][0] == "token[0].cov_upper"
+    assert "cov_lower (6.0) must be below cov_upper" in errors[0][1]
     errors = _errors({"token": [{"type": "kl_cov", "ratoi": 0.1}]})
     assert errors[0][0] == "token[0].ratoi" and "did you mean 'ratio'" in errors[0][1]
     errors = _errors({"token": [{"type": "klcov"}]})

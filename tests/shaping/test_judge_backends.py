@@ -14,6 +14,7 @@ import os
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from importlib import resources
 from pathlib import Path
@@ -189,6 +190,11 @@ def test_unreachable_server_fails_the_step_clearly_or_gives_the_floor(texts: lis
     judge = {"backend": "http", "http_url": url, "http_retries": 1, "http_timeout_s": 5}
     with pytest.raises(JudgeUnavailableError, match=r"failed 2 time\(s\).*server running"):
         _diversity(judge, texts)
+    term = {"type": "semantic_diversity", **judge}
+    with RewardPipeline.from_config({"rewards": [], "shaping": [term]}) as pipe:
+        data = _shaping_input(texts[:16])
+        with pytest.raises(JudgeUnavailableError, match=url):  # through the pipeline, unwrapped
+            pipe.combine(data.batch, {}, None)
     div = _diversity({**judge, "on_unavailable": "floor", "floor": 0.25}, texts)
     assert div == [0.25] * len(texts)  # every rollout kept, each at the floor
     cfg = {
@@ -209,6 +215,28 @@ def test_backend_config_errors() -> None:
         RewardPipeline.from_config(
             {"rewards": [], "shaping": [{"type": "semantic_diversity", "backend": "http"}]}
         )
+    from rewardkit.shaping import EquivalenceClassifier
+
+    head = EquivalenceClassifier(kind="pair_head", threshold=0.5, coef=(0.0,) * 9)  # 4-dim
+    assert head.proba_from_embeddings(np.eye(4)[:1], np.eye(4)[1:2]).shape == (1,)
+    with pytest.raises(ConfigError, match=r"4-dim embeddings .* got 3-dim"):
+        head.proba_from_embeddings(np.eye(3)[:1], np.eye(3)[1:2])
+
+
+def test_building_remote_backends_imports_neither_ray_nor_torch() -> None:
+    code = (
+        "import json, sys\n"
+        "from rewardkit import RewardPipeline\n"
+        "judge = {'type': 'semantic_diversity', 'backend': 'ray'}\n"
+        "diag = {'type': 'embedding_diversity', 'backend': 'http', 'http_url': 'http://x/v1'}\n"
+        "RewardPipeline.from_config({'rewards': [], 'shaping': [judge], 'diagnostics': [diag]})\n"
+        "print(json.dumps(sorted({m.split('.')[0] for m in sys.modules})))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
+    )
+    loaded = set(json.loads(out.stdout.splitlines()[-1]))
+    assert not loaded & {"ray", "torch", "sentence_transformers"}, loaded
 
 
 # --------------------------------------------------------------------------- ray
@@ -258,6 +286,17 @@ def test_ray_backend_two_actors_give_the_local_partitions_and_stop_on_close(
     assert pool.actors == actors  # reused on the next step
     pipe.close()
     assert pool.actors == []
-    for a in actors:
-        with pytest.raises(ray.exceptions.RayActorError):
-            ray.get(a.info.remote(), timeout=60)
+    # ray.kill is asynchronous: each actor stops answering within seconds.
+    deadline = time.monotonic() + 60
+    alive = list(actors)
+    while alive and time.monotonic() < deadline:
+        still = []
+        for a in alive:
+            try:
+                ray.get(a.info.remote(), timeout=30)
+                still.append(a)
+            except ray.exceptions.RayActorError:
+                pass
+        alive = still
+        time.sleep(0.5)
+    assert not alive

@@ -235,9 +235,8 @@ def test_a_none_reference_row_is_an_error_outcome_not_a_crashed_step(strict: boo
     assert echo == [1.0, 0.0, 1.0, 0.0]
     assert keyword == [1.0, 1.0, 0.0, 0.0]
     assert logs.extra["rewardkit/echo/outcome"] == ["correct", "error", "correct", "error"]
-    assert logs.extra["rewardkit/echo/reason"][1] == (
-        "no reference: dataset column 'answer' is None for this row"
-    )
+    # The pipeline's one missing-reference policy, with its reason (same as verl and the CLI).
+    assert logs.extra["rewardkit/echo/reason"][1] == "missing reference"
     assert logs.metrics["rewardkit/echo/frac_error"] == [0.5]
 
 
@@ -437,3 +436,57 @@ def test_math_accuracy_preset_scores_against_the_reference_column() -> None:
     ]
     assert logs.extra["rewardkit/math_accuracy/answer"][2] == "3"
     preset.func.scorer.close()
+
+
+# The one missing-reference policy: the same table as tests/verifiers/test_missing_reference_policy
+# (pipeline and `rewardkit score`) and the verl reward manager's test.
+POLICY_CONFIG = {
+    "rewards": [
+        {"type": "exact", "name": "match"},  # needs a reference
+        {"type": "keyword", "name": "says", "keywords": ["answer"], "weight": 0.5},  # does not
+    ],
+    "engine": {"workers": 1},
+}
+POLICY_ROWS = [
+    ("q1", "The answer is \\boxed{4}", "4"),
+    ("q1", "The answer is \\boxed{4}", None),
+    ("q2", "It is \\boxed{7}", "5"),
+    ("q2", "no idea", None),
+]
+POLICY_EXPECTED = {
+    "match": ["correct", "error", "incorrect", "error"],
+    "says": ["correct", "correct", "incorrect", "incorrect"],
+}
+
+
+@pytest.mark.parametrize("strict", [True, False])
+@pytest.mark.parametrize("concurrent", [False, True])
+def test_missing_references_give_the_pipelines_outcomes(strict: bool, concurrent: bool) -> None:
+    from rewardkit import MISSING_REFERENCE_REASON, Rollout
+
+    config: dict[str, Any] = {**POLICY_CONFIG, "strict": strict}
+    if concurrent:  # an I/O-bound reward and a group term: every reward scored concurrently
+        config["rewards"] = [
+            *config["rewards"],
+            {"type": "sleepy_judge_probe", "name": "judge", "delay_s": 0.0, "weight": 0.0},
+        ]
+        config["shaping"] = [{"type": "group_size_probe", "name": "size"}]
+    logs = TRLLogs()
+    funcs, _ = build_reward_funcs(probe_config(config), G)
+    columns = call_all(
+        funcs,
+        prompts=[q for q, _, _ in POLICY_ROWS],
+        completions=[c for _, c, _ in POLICY_ROWS],
+        logs=logs,
+        reference=[r for _, _, r in POLICY_ROWS],
+    )
+    outcomes = {k: logs.extra[f"rewardkit/{k}/outcome"] for k in POLICY_EXPECTED}
+    assert outcomes == POLICY_EXPECTED
+    assert logs.extra["rewardkit/match/reason"][1::2] == [MISSING_REFERENCE_REASON] * 2
+    # The pipeline itself, with the policy TRL uses ("error": one bad row is bad input).
+    with RewardPipeline(probe_config(config)) as p:
+        scored = p.score(
+            [Rollout(q, c, reference=r) for q, c, r in POLICY_ROWS], missing_reference="error"
+        )
+    assert {k: [r.outcome.value for r in scored.details[k]] for k in POLICY_EXPECTED} == outcomes
+    assert columns[0] == scored.components["match"] and columns[1] == scored.components["says"]

@@ -109,7 +109,8 @@ def test_reward_worker_actor_scores_with_deadlines_and_stops_its_engine(
     assert out["reward_extra_info"]["acc_outcome"] == OUTCOME_CODES["timeout"]
     assert took < 1.0 + 4.0, f"timeout sample took {took:.1f} s"
 
-    # Closing stops the workers; a later sample starts new ones; killing the actor stops those.
+    # Closing stops the workers, and a closed scorer refuses to score (it never silently starts
+    # new workers: EngineClosedError); killing the actor stops the workers of a live scorer.
     def fresh(answer: str) -> Any:  # symbolic and not cached yet: verified in a worker
         return make_dataproto(
             tokenizer, prompts=[chat], responses=[answer], ground_truths=["4"], uids=["u2"]
@@ -120,10 +121,18 @@ def test_reward_worker_actor_scores_with_deadlines_and_stops_its_engine(
     assert pids
     ray.get(actor.__ray_call__.remote(close_scorer))
     assert _wait_gone(pids) == []
-    ray.get(actor.compute_score_batch.remote(fresh("\\boxed{4^{1}}")), timeout=120)
-    new_pids = ray.get(actor.__ray_call__.remote(engine_worker_pids))
+    with pytest.raises(ray.exceptions.RayTaskError, match="EngineClosedError"):
+        ray.get(actor.compute_score_batch.remote(fresh("\\boxed{4^{1}}")), timeout=120)
+    assert ray.get(actor.__ray_call__.remote(engine_worker_pids)) == []
+
+    actor2 = ray.remote(RewardLoopWorker).remote(
+        verl_config(MATH_CONFIG, tokenizer_dir=tokenizer_dir)
+    )
+    # not a closed form (the in-process fast path answers 4^{1}): verified in a worker
+    ray.get(actor2.compute_score_batch.remote(fresh("\\boxed{\\log_2 16}")), timeout=120)
+    new_pids = ray.get(actor2.__ray_call__.remote(engine_worker_pids))
     assert new_pids and not set(new_pids) & set(pids)
-    ray.kill(actor)
+    ray.kill(actor2)
     assert _wait_gone(new_pids) == [], "engine workers outlived their Ray actor"
 
 

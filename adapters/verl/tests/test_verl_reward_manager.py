@@ -291,3 +291,59 @@ def test_a_sample_without_ground_truth_is_an_error_outcome(tokenizer: Any, stric
     assert info["says_answer_outcome"] == OUTCOME_CODES["correct"]
     assert missing["reward_score"] == pytest.approx(0.5)
     assert good["reward_score"] == pytest.approx(1.5)
+
+
+# The one missing-reference policy: the same table as tests/verifiers/test_missing_reference_policy
+# (pipeline and `rewardkit score`) and the TRL reward functions' test.
+POLICY_CONFIG = {
+    "rewards": [
+        {"type": "exact", "name": "match"},  # needs a reference
+        {"type": "keyword", "name": "says", "keywords": ["answer"], "weight": 0.5},  # does not
+    ],
+    "engine": {"workers": 1},
+}
+POLICY_ROWS = [
+    ("q1", "The answer is \\boxed{4}", "4"),
+    ("q1", "The answer is \\boxed{4}", None),
+    ("q2", "It is \\boxed{7}", "5"),
+    ("q2", "no idea", None),
+]
+POLICY_EXPECTED = {
+    "match": ["correct", "error", "incorrect", "error"],
+    "says": ["correct", "correct", "incorrect", "incorrect"],
+}
+
+
+@pytest.mark.parametrize("strict", [True, False])
+def test_missing_references_give_the_pipelines_outcomes(tokenizer: Any, strict: bool) -> None:
+    from rewardkit_verl._scorer import NO_REFERENCE_REASON
+    from verl.trainer.ppo.reward import load_reward_manager
+
+    from rewardkit import MISSING_REFERENCE_REASON, RewardPipeline, Rollout
+
+    config = {**POLICY_CONFIG, "strict": strict}
+    manager = load_reward_manager(verl_config(config), tokenizer)
+    data = make_dataproto(
+        tokenizer,
+        prompts=[q for q, _, _ in POLICY_ROWS],
+        responses=[c for _, c, _ in POLICY_ROWS],
+        ground_truths=[r for _, _, r in POLICY_ROWS],
+        uids=["u0", "u0", "u1", "u1"],
+    )
+
+    async def run() -> list[dict[str, Any]]:
+        return await asyncio.gather(
+            *(manager.run_single(data[i : i + 1]) for i in range(len(POLICY_ROWS)))
+        )
+
+    infos = [out["reward_extra_info"] for out in asyncio.run(run())]
+    names = {code: name for name, code in OUTCOME_CODES.items()}
+    outcomes = {k: [names[info[f"{k}_outcome"]] for info in infos] for k in POLICY_EXPECTED}
+    assert outcomes == POLICY_EXPECTED
+    assert NO_REFERENCE_REASON == MISSING_REFERENCE_REASON
+    assert [info["match_reason"] for info in infos][1::2] == [MISSING_REFERENCE_REASON] * 2
+    with RewardPipeline(config) as p:
+        scored = p.score(
+            [Rollout(q, c, reference=r) for q, c, r in POLICY_ROWS], missing_reference="error"
+        )
+    assert {k: [r.outcome.value for r in scored.details[k]] for k in POLICY_EXPECTED} == outcomes

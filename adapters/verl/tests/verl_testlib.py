@@ -146,8 +146,13 @@ def generated_trainer_config(rewardkit_config: Any = None) -> Any:
 
 
 def engine_worker_pids(reward_loop_worker: Any) -> list[int]:
-    """The rewardkit engine's worker processes inside a verl ``RewardLoopWorker`` actor."""
-    return reward_loop_worker.reward_manager.scorer.pipeline.engine.worker_pids()
+    """The rewardkit engine's worker processes inside a verl ``RewardLoopWorker`` actor.
+
+    Reads the pipeline's engine without starting one: a closed pipeline refuses ``.engine``
+    (``EngineClosedError``), and a closed or never-started engine has no workers.
+    """
+    engine = reward_loop_worker.reward_manager.scorer.pipeline._engine
+    return [] if engine is None else engine.worker_pids()
 
 
 def close_scorer(reward_loop_worker: Any) -> None:

@@ -16,6 +16,14 @@ from rewardkit.cli._validate import validate_command
 __all__ = ["cli", "main"]
 
 
+#: Commands that rewardkit's sibling distributions add through the plugin hook, and where each
+#: comes from: ``rewardkit demo`` without rewardkit-demo says what to install, not "No such command".
+_PLUGIN_COMMANDS = {
+    "demo": "rewardkit-demo (in a rewardkit checkout: `make demo`, or `pip install -e demo`)",
+    "doctor": "rewardkit-verl",
+}
+
+
 class _PluginAwareGroup(click.Group):
     """Adds plugin sub-commands lazily, so ``rewardkit --help`` lists them and built-ins stay fast."""
 
@@ -45,6 +53,12 @@ class _PluginAwareGroup(click.Group):
         if found is None:
             self._load_plugins()
             found = super().get_command(ctx, cmd_name)
+        if found is None and cmd_name in _PLUGIN_COMMANDS:
+            raise click.UsageError(
+                f"`rewardkit {cmd_name}` comes from a plugin that is not installed or is blocked "
+                f"(REWARDKIT_DISABLE_PLUGINS); install {_PLUGIN_COMMANDS[cmd_name]}",
+                ctx,
+            )
         return found
 
 

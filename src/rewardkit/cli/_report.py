@@ -21,6 +21,7 @@ from typing import Any
 
 import click
 
+from rewardkit._metrics import metric_name
 from rewardkit._rollout import message_text
 from rewardkit.diagnostics._math import (
     answer_entropy,
@@ -40,7 +41,7 @@ __all__ = [
 ]
 
 #: The logged metrics the token-entropy section reads (the ``token_entropy`` term's).
-TOKEN_PREFIX = "rewardkit/token_entropy/"
+TOKEN_PREFIX = metric_name("token_entropy", "")
 _TOKEN_PLOT = ("mean", "p50", "p95", "answer_span_mean", "rest_mean")
 
 _TRL_NON_REWARD = frozenset({"step", "prompt", "completion", "advantage", "image"})

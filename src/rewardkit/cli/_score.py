@@ -6,7 +6,7 @@ import json
 import math
 import re
 from collections import Counter, defaultdict
-from collections.abc import Hashable, Iterator, Sequence
+from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -22,14 +22,15 @@ from rewardkit._rollout import Rollout, checked_logprobs
 
 
 class _Row:
-    __slots__ = ("data", "group", "lineno", "step")
+    __slots__ = ("data", "group", "lineno", "rollout", "step")
 
     def __init__(
-        self, lineno: int, data: dict[str, Any], group: Hashable, step: int | None
+        self, lineno: int, data: dict[str, Any], rollout: Rollout, step: int | None
     ) -> None:
         self.lineno = lineno
         self.data = data
-        self.group = group
+        self.rollout = rollout
+        self.group = rollout.group
         self.step = step
 
 
@@ -50,8 +51,10 @@ class _Columns:
     reference: str
     step: str
     group: str | None
-    #: Rewards that need a reference, when the config is strict: a row without one is malformed.
-    needs_reference: tuple[str, ...] = ()
+    #: The pipeline's missing-reference rule (``RewardPipeline.missing_references``) when its
+    #: policy is ``"raise"`` (a strict config): a row it flags is malformed. None: such rows are
+    #: scored, and the rewards that need a reference give them outcome ``error``.
+    missing_references: Callable[[Sequence[Rollout]], Mapping[int, tuple[str, ...]]] | None = None
     #: Column with per-token completion log-probs (optional; terms such as unlikeliness read it).
     logprobs: str = "completion_logprobs"
 
@@ -95,21 +98,11 @@ def _parse_row(lineno: int, line: bytes, cols: _Columns) -> _Row | None:
         )
     if cols.completion not in data:
         raise _MalformedRow(f"missing column {cols.completion!r}")
-    if cols.needs_reference and cols.reference not in data:
-        raise _NoReferenceColumn(
-            f"no column {cols.reference!r}, but reward {cols.needs_reference[0]!r} needs a "
-            "reference; name the column with --reference-key"
-        )
-    if cols.needs_reference and data.get(cols.reference) is None:
-        raise _MalformedRow(
-            f"no reference (column {cols.reference!r} is missing or null) but reward "
-            f"{cols.needs_reference[0]!r} needs one; with `strict: false` in the config such "
-            "rows are scored with outcome 'error' instead"
-        )
     step = _parse_step(data.get(cols.step), cols.step)
-    if data.get(cols.logprobs) is not None:
+    logprobs = data.get(cols.logprobs)
+    if logprobs is not None:
         try:
-            checked_logprobs(data[cols.logprobs])
+            logprobs = checked_logprobs(logprobs)
         except RewardKitError as exc:
             raise _MalformedRow(f"column {cols.logprobs!r}: {exc}") from None
     if cols.group is not None and cols.group in data:
@@ -118,7 +111,27 @@ def _parse_row(lineno: int, line: bytes, cols: _Columns) -> _Row | None:
         group = json.dumps(data["prompt_id"], sort_keys=True)
     else:
         group = json.dumps(data.get(cols.prompt), sort_keys=True)
-    return _Row(lineno, data, group, step)
+    rollout = Rollout(
+        prompt=data.get(cols.prompt, ""),
+        completion=data.get(cols.completion),
+        group=group,
+        reference=data.get(cols.reference),
+        metadata=data,
+        completion_logprobs=logprobs,
+    )
+    needing = cols.missing_references([rollout]).get(0, ()) if cols.missing_references else ()
+    if needing and cols.reference not in data:
+        raise _NoReferenceColumn(
+            f"no column {cols.reference!r}, but reward {needing[0]!r} needs a "
+            "reference; name the column with --reference-key"
+        )
+    if needing:
+        raise _MalformedRow(
+            f"no reference (column {cols.reference!r} is missing or null) but reward "
+            f"{needing[0]!r} needs one; with `strict: false` in the config such "
+            "rows are scored with outcome 'error' instead"
+        )
+    return _Row(lineno, data, rollout, step)
 
 
 def _read_rows(
@@ -314,11 +327,12 @@ def score_command(
     except RewardKitError as exc:
         raise click.ClickException(str(exc)) from None
 
-    strict_refs = tuple(
-        c.name for c in pipeline.rewards if c.requires_reference and pipeline.config.strict
-    )
+    # The pipeline's missing-reference policy: with "raise" (a strict config) a row without the
+    # reference a reward needs is malformed (skipped or fatal, --on-error); with "error" the
+    # pipeline scores it, and those rewards give it outcome 'error'.
+    check = pipeline.missing_references if pipeline.missing_reference == "raise" else None
     cols = _Columns(
-        prompt_key, completion_key, reference_key, step_key, group_key, strict_refs, logprobs_key
+        prompt_key, completion_key, reference_key, step_key, group_key, check, logprobs_key
     )
     # Bytes, decoded line by line: one badly encoded line is a malformed row, not a crash.
     fh_in = click.get_binary_stream("stdin") if str(rollouts) == "-" else rollouts.open("rb")
@@ -353,19 +367,9 @@ def score_command(
             sub = [rows[i] for i in indices]
             for batch_idx in _batches(sub, batch_size):
                 chosen = [sub[j] for j in batch_idx]
-                batch = [
-                    Rollout(
-                        prompt=r.data.get(prompt_key, ""),
-                        completion=r.data.get(completion_key),
-                        group=r.group,
-                        reference=r.data.get(reference_key),
-                        metadata=r.data,
-                        completion_logprobs=r.data.get(logprobs_key),
-                    )
-                    for r in chosen
-                ]
+                batch = [r.rollout for r in chosen]
                 try:
-                    scored = pipeline.score(batch, step=step)
+                    scored = pipeline.score(batch, step=step, missing_reference="error")
                 except RewardKitError as exc:
                     raise click.ClickException(_at_lines(exc, chosen)) from None
                 for k, (row, out) in enumerate(zip(chosen, scored.rows())):

@@ -10,6 +10,8 @@ from collections import Counter
 from collections.abc import Callable, Hashable, Sequence
 from typing import TYPE_CHECKING
 
+from rewardkit._errors import ArgumentError
+
 if TYPE_CHECKING:
     import numpy as np
 
@@ -32,9 +34,9 @@ def pass_at_k(n: int, c: int, k: int) -> float:
     pass@k cannot be estimated from fewer than k samples, and c/k is not an estimate of it.
     """
     if not 1 <= k <= n:
-        raise ValueError(f"pass@k needs 1 <= k <= n, got n={n}, k={k}")
+        raise ArgumentError(f"pass@k needs 1 <= k <= n, got n={n}, k={k}")
     if not 0 <= c <= n:
-        raise ValueError(f"pass@k needs 0 <= c <= n, got n={n}, c={c}")
+        raise ArgumentError(f"pass@k needs 0 <= c <= n, got n={n}, c={c}")
     if n - c < k:
         return 1.0
     prod = 1.0
@@ -74,7 +76,7 @@ def distinct_n(
     Length-biased (longer texts repeat more n-grams); fix the tokenizer when comparing runs.
     """
     if n < 1:
-        raise ValueError(f"n must be >= 1, got {n}")
+        raise ArgumentError(f"n must be >= 1, got {n}")
     total = 0
     seen: set[tuple[str, ...]] = set()
     for text in texts:

@@ -33,7 +33,7 @@ from rewardkit.shaping._semantic_diversity import JudgeConfig, build_judge
 from rewardkit.shaping._ucb_exploration import _PER_STEP_IDS
 
 if TYPE_CHECKING:
-    from rewardkit._pipeline import ScoredBatch
+    from rewardkit._scored import ScoredBatch
     from rewardkit.shaping._backends import Encoder
 
 __all__ = ["AnswerDiversity", "DistinctN", "EmbeddingDiversity", "PartitionCount", "PassAtK"]

@@ -17,7 +17,7 @@ from rewardkit.shaping._answers import answer_from_field, correct_flags
 from rewardkit.shaping._logprobs import logprob_ranks, mean_logprobs
 
 if TYPE_CHECKING:
-    from rewardkit._pipeline import ScoredBatch
+    from rewardkit._scored import ScoredBatch
 
 __all__ = ["LogprobRank", "PassAtKGain", "correct_logprob_rank", "pass_at_k_gain"]
 

@@ -11,6 +11,9 @@ tokens of arXiv 2506.01939, and watch token entropy while doing so:
   tokens and their entropy versus the rest of the completion;
 * :class:`EntropyTopRatioMask` - the ``token_mask: {type: entropy_top_ratio}`` component the
   TRL and verl adapters apply;
+* :func:`run_token_term` / :func:`policy_weights` - the token-component contract's driver
+  (:class:`TokenInputs` in, :class:`TokenOutput` out): the one path both adapters run every
+  token component through, a plugin's included;
 * :func:`entropy_advantage` (arXiv 2506.14758), :func:`covariance`, :func:`kl_cov_select`,
   :func:`clip_cov_select` and the Clip-Cov / KL-Cov per-token losses (arXiv 2505.22617, as
   verl 0.9.1 computes them), for people who write their own trainer.
@@ -19,6 +22,7 @@ tokens of arXiv 2506.01939, and watch token entropy while doing so:
 from __future__ import annotations
 
 from rewardkit._components import Component
+from rewardkit._tokens import TOKEN_STAGES, TokenInputs, TokenOutput
 from rewardkit.hookspecs import hookimpl
 from rewardkit.masks._answer_span import (
     TokenPieces,
@@ -30,6 +34,13 @@ from rewardkit.masks._component import (
     EntropyMaskResult,
     EntropyTopRatioConfig,
     EntropyTopRatioMask,
+)
+from rewardkit.masks._contract import (
+    TOKEN_MASK_PREFIX,
+    by_stage,
+    policy_weights,
+    run_token_term,
+    sum_metric_key,
 )
 from rewardkit.masks._entropy_mask import (
     entropy_mask,
@@ -68,6 +79,8 @@ from rewardkit.masks._token_terms import (
 
 __all__ = [
     "STAGES",
+    "TOKEN_MASK_PREFIX",
+    "TOKEN_STAGES",
     "ClipCovConfig",
     "ClipCovTerm",
     "EntropyAdvantageConfig",
@@ -80,10 +93,13 @@ __all__ = [
     "TokenEntropyConfig",
     "TokenEntropyStats",
     "TokenEntropyTerm",
+    "TokenInputs",
+    "TokenOutput",
     "TokenPieces",
     "answer_char_span",
     "answer_span_entropy",
     "answer_token_mask",
+    "by_stage",
     "clip_cov_per_token_loss",
     "clip_cov_select",
     "covariance",
@@ -97,7 +113,10 @@ __all__ = [
     "kl_cov_select",
     "masked_loss",
     "normalizer_scale",
+    "policy_weights",
     "ppo_clipped",
+    "run_token_term",
+    "sum_metric_key",
     "token_entropy_stats",
     "token_stage",
 ]

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 from pydantic import Field
 
 from rewardkit._components import ComponentConfig, TokenMaskComponent
+from rewardkit._tokens import TokenInputs, TokenOutput
 from rewardkit.masks._entropy_mask import (
     _all_gather_rows,
     _check_options,
@@ -97,6 +98,29 @@ class EntropyTopRatioMask(TokenMaskComponent):
         return (
             f"EntropyTopRatioMask(ratio={c.ratio}, select={c.select!r}, scope={c.scope!r}, "
             f"normalizer={c.normalizer!r})"
+        )
+
+    @property
+    def normalizer(self) -> Literal["all", "selected"]:
+        return self.config.normalizer
+
+    def apply_tokens(self, inputs: TokenInputs) -> TokenOutput:
+        """The token-component contract: :meth:`apply` on the inputs (mask, scope-scaled weights,
+        statistics), with at most one gather of the valid tokens."""
+        result = self.apply(
+            inputs.entropies,
+            inputs.valid,
+            token_ids=inputs.token_ids,
+            correct=inputs.correct,
+            group=inputs.group,
+            stats=inputs.stats,
+            gather_stats=inputs.gather_stats,
+        )
+        return TokenOutput(
+            mask=result.mask,
+            weights=result.weights,
+            normalizer=self.config.normalizer,
+            stats=result.stats,
         )
 
     def mask(self, entropies: Any, valid_mask: Any, *, group: Any = None) -> torch.Tensor:

@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from fractions import Fraction
 from typing import TYPE_CHECKING, Any, Literal
 
-from rewardkit._errors import BatchError
+from rewardkit._errors import ArgumentError, BatchError
 
 if TYPE_CHECKING:
     import torch
@@ -52,13 +52,13 @@ def _check_options(ratio: float, select: str, scope: str) -> float:
     try:
         ratio = float(ratio)
     except (TypeError, ValueError):
-        raise ValueError(f"ratio must be a number in (0, 1], got {ratio!r}") from None
+        raise ArgumentError(f"ratio must be a number in (0, 1], got {ratio!r}") from None
     if not (0.0 < ratio <= 1.0):  # also rejects NaN
-        raise ValueError(f"ratio must be in (0, 1], got {ratio!r}")
+        raise ArgumentError(f"ratio must be in (0, 1], got {ratio!r}")
     if select not in _SELECTS:
-        raise ValueError(f"select must be one of {_SELECTS}, got {select!r}")
+        raise ArgumentError(f"select must be one of {_SELECTS}, got {select!r}")
     if scope not in _SCOPES:
-        raise ValueError(f"scope must be one of {_SCOPES}, got {scope!r}")
+        raise ArgumentError(f"scope must be one of {_SCOPES}, got {scope!r}")
     return ratio
 
 
@@ -321,7 +321,7 @@ def normalizer_scale(
     import torch
 
     if normalizer not in _NORMALIZERS:
-        raise ValueError(f"normalizer must be one of {_NORMALIZERS}, got {normalizer!r}")
+        raise ArgumentError(f"normalizer must be one of {_NORMALIZERS}, got {normalizer!r}")
     if normalizer == "all":
         return torch.ones((), dtype=torch.float32, device=mask.device)
     if scope == "sequence":
@@ -356,7 +356,7 @@ def entropy_weights(
     the scope, so the result equals the mean over the kept tokens.
     """
     if normalizer not in _NORMALIZERS:
-        raise ValueError(f"normalizer must be one of {_NORMALIZERS}, got {normalizer!r}")
+        raise ArgumentError(f"normalizer must be one of {_NORMALIZERS}, got {normalizer!r}")
     import torch
 
     mask = entropy_mask(entropies, valid_mask, ratio, select, scope, group=group)
@@ -381,7 +381,7 @@ def masked_loss(
     float32, so the token counts stay exact).
     """
     if normalizer not in _NORMALIZERS:
-        raise ValueError(f"normalizer must be one of {_NORMALIZERS}, got {normalizer!r}")
+        raise ArgumentError(f"normalizer must be one of {_NORMALIZERS}, got {normalizer!r}")
     if per_token_loss.shape != valid_mask.shape or token_mask.shape != valid_mask.shape:
         raise BatchError(
             f"per_token_loss {tuple(per_token_loss.shape)}, valid_mask "

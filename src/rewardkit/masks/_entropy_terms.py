@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from rewardkit._errors import BatchError
+from rewardkit._errors import ArgumentError, BatchError
 
 if TYPE_CHECKING:
     import torch
@@ -92,7 +92,7 @@ def _check_valid(valid: Any, like: torch.Tensor) -> torch.Tensor:
 def _check_ratio(name: str, ratio: float) -> float:
     ratio = float(ratio)
     if not (0.0 < ratio <= 1.0):  # also rejects NaN
-        raise ValueError(f"{name} must be in (0, 1], got {ratio!r}")
+        raise ArgumentError(f"{name} must be in (0, 1], got {ratio!r}")
     return ratio
 
 
@@ -122,9 +122,9 @@ def entropy_advantage(
     entropies = _check_bt("entropies", entropies)
     alpha, kappa = float(alpha), float(kappa)
     if not alpha >= 0.0:
-        raise ValueError(f"alpha must be >= 0, got {alpha!r}")
+        raise ArgumentError(f"alpha must be >= 0, got {alpha!r}")
     if not kappa > 1.0:
-        raise ValueError(f"kappa must be > 1 (so the term never flips A's sign), got {kappa!r}")
+        raise ArgumentError(f"kappa must be > 1 (so the term never flips A's sign), got {kappa!r}")
     adv = _broadcast_advantages(advantages, entropies)
     dtype = torch.promote_types(adv.dtype, torch.float32)
     a = adv.to(dtype)
@@ -222,7 +222,7 @@ def clip_cov_select(
     ratio = _check_ratio("ratio", ratio)
     lower, upper = float(cov_lower), float(cov_upper)
     if not lower < upper:
-        raise ValueError(f"cov_lower must be below cov_upper, got {lower!r} and {upper!r}")
+        raise ArgumentError(f"cov_lower must be below cov_upper, got {lower!r} and {upper!r}")
     cov = covariance(logprobs, advantages, valid)
     mask = _check_valid(valid, logprobs)
     candidates = (cov > lower) & (cov < upper) & mask

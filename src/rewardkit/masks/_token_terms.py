@@ -8,7 +8,10 @@ their order in the list (docs/masks.md):
 3. ``loss`` - ``clip_cov`` or ``kl_cov`` (one of them): change the per-token policy loss;
 4. ``diagnostic`` - ``token_entropy``: statistics only, nothing changes.
 
-A third-party :class:`~rewardkit.TokenMaskComponent` without a ``token_stage`` is a mask.
+Every term implements the token-component contract (``apply_tokens``, :mod:`rewardkit._tokens`);
+the adapters drive them, and any plugin's token component, through
+:func:`rewardkit.masks.run_token_term`. A :class:`~rewardkit.TokenMaskComponent` that declares no
+``token_stage`` is a mask.
 """
 
 from __future__ import annotations
@@ -18,7 +21,8 @@ from typing import Any, ClassVar
 from pydantic import Field, model_validator
 
 from rewardkit._components import ComponentConfig, TokenMaskComponent
-from rewardkit._errors import ConfigError
+from rewardkit._errors import ConfigError, ConfigFieldError
+from rewardkit._tokens import TOKEN_STAGES, TokenInputs, TokenOutput
 from rewardkit.masks._entropy_terms import (
     CLIP_COV_LOWER,
     CLIP_COV_RATIO,
@@ -27,7 +31,10 @@ from rewardkit.masks._entropy_terms import (
     ENTROPY_ADV_KAPPA,
     KL_COV_COEF,
     KL_COV_RATIO,
+    clip_cov_select,
     entropy_advantage,
+    kl_cov_select,
+    ppo_clipped,
 )
 
 __all__ = [
@@ -43,13 +50,13 @@ __all__ = [
     "token_stage",
 ]
 
-#: The order in which the adapters apply the stages.
-STAGES: tuple[str, ...] = ("mask", "advantage", "loss", "diagnostic")
+#: The order in which the adapters apply the stages (``rewardkit._tokens.TOKEN_STAGES``).
+STAGES: tuple[str, ...] = TOKEN_STAGES
 
 
 def token_stage(term: Any) -> str:
-    """The stage of a token term (instance or class); ``mask`` when it declares none."""
-    return str(getattr(term, "token_stage", "mask"))
+    """The stage of a token term (instance or class): its ``token_stage``."""
+    return str(term.token_stage)
 
 
 class _NotAMask(TokenMaskComponent):
@@ -91,6 +98,17 @@ class EntropyAdvantageTerm(_NotAMask):
         c = self.config
         return entropy_advantage(advantages, entropies, alpha=c.alpha, kappa=c.kappa, valid=valid)
 
+    def apply_tokens(self, inputs: TokenInputs) -> TokenOutput:
+        """New B x T advantages; ``sums["bonus_mean"]``: the added term summed over valid tokens."""
+        if inputs.advantages is None:
+            return TokenOutput()
+        valid = inputs.valid.bool()
+        base = inputs.advantages
+        new = self.advantages(base, inputs.entropies, valid)
+        if base.dim() == 1:
+            base = base[:, None]
+        return TokenOutput(advantages=new, sums={"bonus_mean": ((new - base) * valid).sum()})
+
 
 class ClipCovConfig(ComponentConfig):
     """Fields of ``{type: clip_cov}``."""
@@ -117,8 +135,9 @@ class ClipCovConfig(ComponentConfig):
     @model_validator(mode="after")
     def _bounds_ordered(self) -> ClipCovConfig:
         if not self.cov_lower < self.cov_upper:
-            raise ValueError(
-                f"cov_lower ({self.cov_lower}) must be below cov_upper ({self.cov_upper})"
+            raise ConfigFieldError(
+                "cov_upper",
+                f"cov_lower ({self.cov_lower}) must be below cov_upper ({self.cov_upper})",
             )
         return self
 
@@ -130,6 +149,33 @@ class ClipCovTerm(_NotAMask):
     token_stage: ClassVar[str] = "loss"
     Config: ClassVar[type[ComponentConfig]] = ClipCovConfig
     config: ClipCovConfig
+
+    def apply_tokens(self, inputs: TokenInputs) -> TokenOutput:
+        """``loss_scale`` 0 at the drawn tokens (their gradient stopped), the tokens PPO's clip
+        already clipped left out of the draw; needs the current log-probs (else no effect)."""
+        logps, advantages = inputs.logprobs, inputs.advantages
+        if logps is None or advantages is None:
+            return TokenOutput()
+        valid = inputs.valid.bool()
+        old = logps.detach() if inputs.old_logprobs is None else inputs.old_logprobs
+        c = self.config
+        clipped = ppo_clipped(
+            logps, old, advantages, valid, clip_low=inputs.clip_low, clip_high=inputs.clip_high
+        )
+        selected = clip_cov_select(
+            logps,
+            advantages,
+            valid,
+            ratio=c.ratio,
+            cov_lower=c.cov_lower,
+            cov_upper=c.cov_upper,
+            exclude=clipped,
+        )
+        return TokenOutput(
+            mask=selected,
+            loss_scale=(~selected).to(inputs.entropies.dtype),
+            sums={"selected_share": selected.sum()},
+        )
 
 
 class KlCovConfig(ComponentConfig):
@@ -159,6 +205,26 @@ class KlCovTerm(_NotAMask):
     Config: ClassVar[type[ComponentConfig]] = KlCovConfig
     config: KlCovConfig
 
+    def apply_tokens(self, inputs: TokenInputs) -> TokenOutput:
+        """``penalty`` β·|log π - log π_old| on the top-covariance tokens (times the mask
+        stage's weights); needs the current log-probs (else no effect)."""
+        logps, advantages = inputs.logprobs, inputs.advantages
+        if logps is None or advantages is None:
+            return TokenOutput()
+        valid = inputs.valid.bool()
+        old = logps.detach() if inputs.old_logprobs is None else inputs.old_logprobs
+        c = self.config
+        selected = kl_cov_select(logps, advantages, valid, ratio=c.ratio)
+        gate = selected.to(logps.dtype)
+        if inputs.weights is not None:
+            gate = gate * inputs.weights.to(logps.dtype)
+        penalty = c.coef * (logps - old).abs() * gate
+        return TokenOutput(
+            mask=selected,
+            penalty=penalty,
+            sums={"selected_share": selected.sum(), "penalty_mean": penalty.detach().sum()},
+        )
+
 
 class TokenEntropyConfig(ComponentConfig):
     """Fields of ``{type: token_entropy}``."""
@@ -187,3 +253,26 @@ class TokenEntropyTerm(_NotAMask):
     token_stage: ClassVar[str] = "diagnostic"
     Config: ClassVar[type[ComponentConfig]] = TokenEntropyConfig
     config: TokenEntropyConfig
+
+    def apply_tokens(self, inputs: TokenInputs) -> TokenOutput:
+        """``mask``: the top ``top_share`` tokens by entropy over every rank of ``inputs.group``
+        (a collective), ``stats``: the statistics of all valid tokens with that top share as the
+        kept set. The adapters add the entropy-mass share, the answer span and the tokens as
+        text, which need their tokenizer and reductions."""
+        from rewardkit.masks._entropy_mask import entropy_mask
+        from rewardkit.masks._entropy_stats import token_entropy_stats
+
+        h = inputs.entropies.detach().float()
+        valid = inputs.valid.bool()
+        top = entropy_mask(h, valid, self.config.top_share, scope="global", group=inputs.group)
+        stats = token_entropy_stats(
+            h,
+            valid,
+            kept_mask=top,
+            token_ids=inputs.token_ids,
+            correct=inputs.correct,
+            threshold=None,
+            group=inputs.group,
+            gather=inputs.gather_stats,
+        )
+        return TokenOutput(mask=top, stats=stats)

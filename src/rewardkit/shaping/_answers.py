@@ -12,8 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from pydantic import Field
-
+from rewardkit._components import entry_reference_field
 from rewardkit._errors import BatchError
 from rewardkit._rollout import Batch, Outcome, RewardResult
 
@@ -21,9 +20,10 @@ __all__ = ["answer_from_field", "answer_keys", "correct_flags"]
 
 
 def answer_from_field() -> Any:
-    """The shared ``answer_from`` field; the config checks that it names a reward of the config."""
-    return Field(
-        default=None,
+    """The shared ``answer_from`` field; the config checks that it names a reward of the config
+    (it is an :func:`~rewardkit._components.entry_reference_field`)."""
+    return entry_reference_field(
+        "rewards",
         description="Name of the reward whose canonical answers (and outcomes) to use. Unset: "
         "the completion's final answer is extracted and normalised (last \\boxed{}, else 'the "
         "answer is ...', else '####'), and a rollout counts as correct only when every reward "

@@ -44,7 +44,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 from pydantic import Field, model_validator
 
 from rewardkit._components import ComponentConfig
-from rewardkit._errors import ConfigError, JudgeUnavailableError
+from rewardkit._errors import ConfigError, ConfigFieldError, JudgeUnavailableError
 from rewardkit._rollout import encodable_text
 from rewardkit.shaping._embedding import _text_key, get_embedder
 
@@ -151,7 +151,9 @@ class BackendConfig(ComponentConfig):
     @model_validator(mode="after")
     def _backend_needs(self) -> BackendConfig:
         if self.backend == "http" and not self.http_url:
-            raise ValueError("backend 'http' needs http_url (e.g. http://127.0.0.1:8000/v1)")
+            raise ConfigFieldError(
+                "http_url", "backend 'http' needs http_url (e.g. http://127.0.0.1:8000/v1)"
+            )
         return self
 
 

@@ -17,7 +17,7 @@ from array import array
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from rewardkit._errors import StateError
+from rewardkit._errors import ArgumentError, StateError
 
 __all__ = ["AnswerCounts", "answer_id", "prompt_id"]
 
@@ -80,7 +80,7 @@ class AnswerCounts:
 
     def __init__(self, max_answers: int = 64) -> None:
         if max_answers < 1:
-            raise ValueError("max_answers must be at least 1")
+            raise ArgumentError("max_answers must be at least 1")
         self.max_answers = max_answers
         self._counts: dict[int, int] = {}
         self._tracked: dict[int, int] = {}

@@ -96,9 +96,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", default=None, help="torch device (default: cuda if any)")
     parser.add_argument("--threads", type=int, default=None, help="torch threads")
     parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument(
+        "--cache-size", type=int, default=65_536, help="texts cached (0: embed every request)"
+    )
     args = parser.parse_args(argv)
     embedder = TextEmbedder(
-        args.model, device=args.device, batch_size=args.batch_size, threads=args.threads
+        args.model,
+        device=args.device,
+        batch_size=args.batch_size,
+        threads=args.threads,
+        cache_size=args.cache_size,
     )
     embedder.encode(["warm up"], exact=True)
     server = make_server(args.host, args.port, embedder)

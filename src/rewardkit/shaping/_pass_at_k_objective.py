@@ -5,12 +5,12 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from fractions import Fraction
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field
 
-from rewardkit._components import ComponentConfig, ShapingInput, ShapingTerm
-from rewardkit._errors import BatchError, ConfigError
+from rewardkit._components import ComponentConfig, EntryCheckContext, ShapingInput, ShapingTerm
+from rewardkit._errors import BatchError
 from rewardkit.shaping._answers import answer_from_field, correct_flags
 
 __all__ = ["PassAtKObjective", "pass_at_k_advantages", "pkpo_rewards"]
@@ -114,13 +114,18 @@ class PassAtKObjective(ShapingTerm):
 
     config: Config
 
-    def __init__(self, config: ComponentConfig | None = None, *, name: str | None = None) -> None:
-        super().__init__(config, name=name)
-        if getattr(self.config, "combine", "add") != "add":
-            raise ConfigError(
-                f"shaping term {self.name!r} (pass_at_k_objective) sets the total, so it needs "
-                "combine: add (remove combine: multiply)"
-            )
+    @classmethod
+    def check_entry(cls, entry: Any, context: EntryCheckContext) -> list[tuple[str, str]]:
+        """The term sets the total through an additive correction: ``combine: add``."""
+        if getattr(entry, "combine", "add") != "add":
+            return [
+                (
+                    "combine",
+                    "pass_at_k_objective sets the total, so it needs combine: add (remove "
+                    "combine: multiply)",
+                )
+            ]
+        return []
 
     def shape(self, data: ShapingInput) -> list[float]:
         cfg = self.config

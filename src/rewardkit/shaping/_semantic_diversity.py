@@ -12,8 +12,8 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field, model_validator
 
-from rewardkit._components import ComponentConfig, ShapingInput, ShapingTerm
-from rewardkit._errors import BatchError, ConfigError
+from rewardkit._components import ComponentConfig, EntryCheckContext, ShapingInput, ShapingTerm
+from rewardkit._errors import BatchError, ConfigError, ConfigFieldError
 from rewardkit.shaping._answers import answer_from_field, answer_keys, correct_flags
 from rewardkit.shaping._backends import BackendConfig, build_encoder
 from rewardkit.shaping._classifier import EquivalenceClassifier
@@ -94,9 +94,10 @@ class JudgeConfig(BackendConfig):
     @model_validator(mode="after")
     def _judge_needs(self) -> JudgeConfig:
         if self.judge == "classifier" and not self.classifier_path:
-            raise ValueError(
+            raise ConfigFieldError(
+                "classifier_path",
                 "judge 'classifier' needs classifier_path (a directory written by "
-                "`rewardkit train-classifier PAIRS.jsonl -o DIR`)"
+                "`rewardkit train-classifier PAIRS.jsonl -o DIR`)",
             )
         return self
 
@@ -193,22 +194,35 @@ class SemanticDiversity(ShapingTerm):
 
     config: Config
 
+    @classmethod
+    def check_entry(cls, entry: Any, context: EntryCheckContext) -> list[tuple[str, str]]:
+        """A ``quality_shift`` returns an additive correction (``combine: add``) and replaces
+        the coefficient (``coefficient`` stays 1)."""
+        shift = entry.quality_shift
+        if shift == "none":
+            return []
+        problems = []
+        if getattr(entry, "combine", cls.default_combine) != "add":
+            problems.append(
+                (
+                    "combine",
+                    f"quality_shift {shift!r} returns an additive correction, so it needs "
+                    "`combine: add`",
+                )
+            )
+        if entry.coefficient != 1:
+            problems.append(
+                (
+                    "coefficient",
+                    f"quality_shift {shift!r} makes the reward a shifted q x Div and has no "
+                    f"coefficient; remove `coefficient` (got {entry.coefficient:g})",
+                )
+            )
+        return problems
+
     def __init__(self, config: ComponentConfig | None = None, *, name: str | None = None) -> None:
         super().__init__(config, name=name)
-        combine = getattr(self.config, "combine", self.default_combine)
-        shift = self.config.quality_shift
-        if shift != "none" and combine != "add":
-            raise ConfigError(
-                f"shaping {self.name!r}: quality_shift {shift!r} returns an additive "
-                "correction, so it needs `combine: add`"
-            )
-        if shift != "none" and self.config.coefficient != 1:
-            raise ConfigError(
-                f"shaping {self.name!r}: quality_shift {shift!r} makes the reward a shifted "
-                "q x Div and has no coefficient; remove `coefficient` "
-                f"(got {self.config.coefficient:g})"
-            )
-        self._combine = combine
+        self._combine = getattr(self.config, "combine", self.default_combine)
         self.judge = build_judge(self.config)
 
     def __repr__(self) -> str:

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field
 
-from rewardkit._components import ComponentConfig, ShapingInput, ShapingTerm
-from rewardkit._errors import ConfigError
+from rewardkit._components import ComponentConfig, EntryCheckContext, ShapingInput, ShapingTerm
 from rewardkit.shaping._logprobs import logprob_ranks, mean_logprobs
 
 __all__ = ["Unlikeliness", "unlikeliness_factors"]
@@ -49,13 +48,18 @@ class Unlikeliness(ShapingTerm):
 
     config: Config
 
-    def __init__(self, config: ComponentConfig | None = None, *, name: str | None = None) -> None:
-        super().__init__(config, name=name)
-        if getattr(self.config, "combine", "multiply") != "multiply":
-            raise ConfigError(
-                f"shaping term {self.name!r} (unlikeliness) is a factor on the reward so far, so "
-                "it needs combine: multiply (remove combine: add)"
-            )
+    @classmethod
+    def check_entry(cls, entry: Any, context: EntryCheckContext) -> list[tuple[str, str]]:
+        """The term is a factor on the reward so far: ``combine: multiply``."""
+        if getattr(entry, "combine", "multiply") != "multiply":
+            return [
+                (
+                    "combine",
+                    "unlikeliness is a factor on the reward so far, so it needs combine: "
+                    "multiply (remove combine: add)",
+                )
+            ]
+        return []
 
     def shape(self, data: ShapingInput) -> list[float]:
         batch = data.batch

@@ -6,8 +6,11 @@ exploration and diversity terms fall back to when no ``answer_from`` reward is n
 
 from __future__ import annotations
 
+import pluggy
+
 from rewardkit._components import Component
 from rewardkit.hookspecs import hookimpl
+from rewardkit.verifiers import hookspecs as _verifier_hookspecs
 from rewardkit.verifiers._bwrap import AutoSandbox, BwrapSandbox
 from rewardkit.verifiers._choice import ChoiceVerifier, extract_choice
 from rewardkit.verifiers._code import CodeTest, CodeVerifier, extract_code, parse_tests
@@ -58,6 +61,12 @@ __all__ = [
     "repeated_ngram_fraction",
     "soft_overlong_penalty",
 ]
+
+
+@hookimpl
+def rewardkit_add_hookspecs(plugin_manager: pluggy.PluginManager) -> None:
+    """The plugin point of the ``code`` verifier: ``rewardkit_code_sandboxes``."""
+    plugin_manager.add_hookspecs(_verifier_hookspecs)
 
 
 @hookimpl

@@ -35,6 +35,7 @@ import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
+from rewardkit._errors import SandboxUnavailableError
 from rewardkit.verifiers._cgroup import PidsCgroup
 from rewardkit.verifiers._sandbox import (
     _LAUNCHER,
@@ -107,7 +108,7 @@ class BwrapSandbox(CodeSandbox):
         self.extra_env = dict(env or {})
         found = _bwrap_binary(bwrap)
         if found is None:
-            raise FileNotFoundError(f"bwrap not found ({bwrap or 'bwrap'} on PATH)")
+            raise SandboxUnavailableError(f"bwrap not found ({bwrap or 'bwrap'} on PATH)")
         self.bwrap = found
         self.binds = [str(b) for b in binds]
 
@@ -214,7 +215,7 @@ def bwrap_problem(bwrap: str | None = None, python: str | None = None) -> str | 
     """Why the bwrap sandbox cannot run here (None when it can): runs a trivial program in it."""
     try:
         sandbox = BwrapSandbox(python=python, bwrap=bwrap)
-    except FileNotFoundError:
+    except SandboxUnavailableError:
         return (
             f"bubblewrap is not installed (no {bwrap or 'bwrap'!r} on PATH; Debian/Ubuntu: "
             "apt-get install bubblewrap)"

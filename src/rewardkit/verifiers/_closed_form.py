@@ -30,6 +30,8 @@ from functools import lru_cache
 from math import gcd, isqrt
 from typing import Union
 
+from rewardkit._errors import ArgumentError
+
 __all__ = ["ClosedForm", "closed_form", "format_closed_form"]
 
 # A canonical number: (rational coefficient, squarefree radicand, power of pi).
@@ -57,7 +59,7 @@ def _squarefree(n: int) -> tuple[int, int]:
     one integer square root tells which.
     """
     if not 0 < n <= _MAX_RADICAND:
-        raise ValueError("radicand outside the closed-form range")
+        raise ArgumentError("radicand outside the closed-form range")
     k, free, m, p = 1, 1, n, 2
     while p <= _TRIAL_LIMIT and p * p <= m:
         if m % p == 0:

@@ -39,8 +39,14 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field
 
-from rewardkit._components import ComponentConfig, RewardComponent, ScoringContext
-from rewardkit._errors import ConfigError
+from rewardkit._components import (
+    ComponentConfig,
+    EntryCheckContext,
+    RewardComponent,
+    ScoringContext,
+)
+from rewardkit._errors import ArgumentError, ConfigError
+from rewardkit._registry import did_you_mean
 from rewardkit._rollout import Outcome, RewardResult, Rollout
 from rewardkit.verifiers._bwrap import AutoSandbox, resolve_auto
 from rewardkit.verifiers._extract import completion_tail
@@ -90,7 +96,7 @@ def _asserts(source: str) -> list[CodeTest]:
     try:
         tree = ast.parse(source)
     except SyntaxError as exc:
-        raise ValueError(f"reference tests are not valid Python: {exc.msg}") from None
+        raise ArgumentError(f"reference tests are not valid Python: {exc.msg}") from None
     lines = _LINE_ENDS.split(source)
     setup = [n for n in tree.body if not isinstance(n, ast.Assert)]
     setup_src = "\n".join(_segment(lines, n) for n in setup)
@@ -129,17 +135,17 @@ def parse_tests(reference: Any) -> list[CodeTest]:
         if isinstance(ref, str):
             tests = _asserts(ref)
             if not tests:
-                raise ValueError("reference has no assert statements")
+                raise ArgumentError("reference has no assert statements")
             return tests
     if isinstance(ref, Mapping):
         if "inputs" in ref and "outputs" in ref:
             ins, outs = ref["inputs"], ref["outputs"]
             if not isinstance(ins, list) or not isinstance(outs, list) or len(ins) != len(outs):
-                raise ValueError("'inputs' and 'outputs' must be lists of equal length")
+                raise ArgumentError("'inputs' and 'outputs' must be lists of equal length")
             return [CodeTest(stdin=_text(i), expected_stdout=_text(o)) for i, o in zip(ins, outs)]
         if "tests" in ref:
             return parse_tests(ref["tests"])
-        raise ValueError("a test mapping needs 'inputs' and 'outputs', or 'tests'")
+        raise ArgumentError("a test mapping needs 'inputs' and 'outputs', or 'tests'")
     if isinstance(ref, list) and ref:
         if all(isinstance(t, str) for t in ref):
             return [t for s in ref for t in _asserts(s)]
@@ -149,10 +155,10 @@ def parse_tests(reference: Any) -> list[CodeTest]:
                 stdin = t.get("input", t.get("stdin", ""))
                 expected = t.get("output", t.get("stdout", t.get("expected_output")))
                 if expected is None:
-                    raise ValueError("a stdin/stdout test needs 'output'")
+                    raise ArgumentError("a stdin/stdout test needs 'output'")
                 out.append(CodeTest(stdin=_text(stdin), expected_stdout=_text(expected)))
             return out
-    raise ValueError(f"cannot read tests from a {type(reference).__name__} reference")
+    raise ArgumentError(f"cannot read tests from a {type(reference).__name__} reference")
 
 
 def _text(value: Any) -> str:
@@ -165,7 +171,7 @@ def _text(value: Any) -> str:
     try:
         return json.dumps(value)
     except (TypeError, ValueError):
-        raise ValueError(
+        raise ArgumentError(
             f"a test input/output of type {type(value).__name__} is not text"
         ) from None
 
@@ -324,7 +330,48 @@ class CodeVerifier(RewardComponent):
     type: ClassVar[str] = "code"
     Config: ClassVar[type[ComponentConfig]] = CodeConfig
     requires_reference: ClassVar[bool] = True
+    io_bound: ClassVar[bool] = True  # waits on sandbox subprocesses, not on the CPU
     config: CodeConfig
+
+    @classmethod
+    def check_entry(cls, entry: Any, context: EntryCheckContext) -> list[tuple[str, str]]:
+        """``sandbox`` names a sandbox of the ``rewardkit_code_sandboxes`` hook, and
+        ``sandbox_options`` are JSON values that sandbox's constructor takes.
+
+        Checked with the config, so ``rewardkit validate`` catches a misspelt sandbox or option
+        with its path instead of the trainer failing at start-up or at every test.
+        """
+        import inspect
+
+        sandboxes = code_sandboxes(context.registry)
+        known = sorted(sandboxes)
+        name = entry.sandbox
+        if name not in sandboxes:
+            return [
+                (
+                    "sandbox",
+                    f"unknown sandbox {name!r}{did_you_mean(name, known)} "
+                    f"Registered sandboxes: {', '.join(known) or '(none)'}.",
+                )
+            ]
+        # The options travel to the workers as JSON and become the sandbox's keyword arguments
+        # there: a YAML date or !!binary, or an option the sandbox does not take, would
+        # otherwise pass validation and fail when the pipeline is built or at every test.
+        options = entry.sandbox_options
+        try:
+            json.dumps(options, allow_nan=False)
+        except (TypeError, ValueError) as exc:
+            return [("sandbox_options", f"options must be JSON values: {exc}")]
+        sandbox = sandboxes[name]
+        if name == "auto":  # bwrap takes every option auto passes on
+            sandbox = sandboxes.get("bwrap", sandbox)
+        try:
+            inspect.signature(sandbox).bind(**options)
+        except TypeError as exc:
+            return [("sandbox_options", f"sandbox {name!r}: {exc}")]
+        except ValueError:  # no signature to check against
+            pass
+        return []
 
     def __init__(self, config: ComponentConfig | None = None, *, name: str | None = None) -> None:
         super().__init__(config, name=name)

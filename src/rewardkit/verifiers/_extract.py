@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from functools import lru_cache
 from typing import Literal
 
+from rewardkit._errors import ArgumentError
 from rewardkit.verifiers._closed_form import closed_form, format_closed_form
 
 __all__ = [
@@ -266,7 +267,7 @@ def extract_answer(
         elif source == "last_number":
             got = _last_number(final_lines(text, 1))
         else:
-            raise ValueError(f"unknown answer source {source!r}")
+            raise ArgumentError(f"unknown answer source {source!r}")
         if got is not None and got.strip():
             got = got.strip()
             if len(got) > _MAX_ANSWER_CHARS:  # cut only after redundant braces are gone

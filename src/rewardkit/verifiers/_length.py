@@ -19,6 +19,7 @@ from typing import Any, ClassVar, Literal
 from pydantic import Field, model_validator
 
 from rewardkit._components import ComponentConfig, RewardComponent, ScoringContext
+from rewardkit._errors import ConfigFieldError
 from rewardkit._rollout import RewardResult, Rollout, encodable_text, message_text
 
 __all__ = ["OverlongPenalty", "soft_overlong_penalty"]
@@ -68,9 +69,10 @@ class LengthConfig(ComponentConfig):
     @model_validator(mode="after")
     def _buffer_fits(self) -> LengthConfig:
         if self.buffer_tokens > self.max_tokens:
-            raise ValueError(
+            raise ConfigFieldError(
+                "buffer_tokens",
                 f"buffer_tokens ({self.buffer_tokens}) must not exceed max_tokens "
-                f"({self.max_tokens})"
+                f"({self.max_tokens})",
             )
         return self
 

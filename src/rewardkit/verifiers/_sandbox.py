@@ -30,6 +30,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from rewardkit._errors import ArgumentTypeError
 from rewardkit.verifiers._cgroup import PidsCgroup, sweep_dead_work_folders
 
 __all__ = [
@@ -104,7 +105,9 @@ class CodeSandbox:
 
     def __init__(self, **options: Any) -> None:
         if options:
-            raise TypeError(f"{type(self).__name__} takes no options, got {sorted(options)}")
+            raise ArgumentTypeError(
+                f"{type(self).__name__} takes no options, got {sorted(options)}"
+            )
 
     def run(self, request: SandboxRequest) -> SandboxResult:
         raise NotImplementedError
@@ -294,7 +297,9 @@ def code_sandboxes(registry: Any = None) -> dict[str, type[CodeSandbox]]:
 
     reg = registry if registry is not None else get_registry()
     found: dict[str, type[CodeSandbox]] = {}
-    for result in reg.plugin_manager.hook.rewardkit_code_sandboxes():
+    # The hook exists once the verifiers plugin added its hookspecs (rewardkit_add_hookspecs).
+    hook = getattr(reg.plugin_manager.hook, "rewardkit_code_sandboxes", None)
+    for result in hook() if hook is not None else ():
         for name, cls in (result or {}).items():
             if not (isinstance(cls, type) and issubclass(cls, CodeSandbox)):
                 from rewardkit._errors import PluginError

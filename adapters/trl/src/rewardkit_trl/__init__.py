@@ -7,8 +7,9 @@
 * :class:`EntropyMaskMixin` - rewardkit's token mask on TRL's own entropies.
 * :mod:`rewardkit_trl.presets` - module-level reward functions for ``trl grpo --reward_funcs``.
 
-Public names load their modules on first access (PEP 562): the ``rewardkit`` plugin entry point
-imports this package in every ``rewardkit`` command, which should not pay for TRL or the scorer.
+rewardkit-trl registers no rewardkit component or command (the offline demo is the separate
+rewardkit-demo distribution). Public names load their modules on first access (PEP 562), so
+``import rewardkit_trl`` does not pay for TRL or the scorer.
 """
 
 from __future__ import annotations

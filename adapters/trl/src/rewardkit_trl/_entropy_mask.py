@@ -11,23 +11,18 @@ import math
 from collections import Counter
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from rewardkit import TokenMaskComponent
+from rewardkit import ArgumentError, ArgumentTypeError, TokenMaskComponent, metric_name
 from rewardkit.masks import (
-    ClipCovTerm,
-    EntropyAdvantageTerm,
-    EntropyTopRatioMask,
-    KlCovTerm,
     TokenEntropyStats,
     TokenEntropyTerm,
-    clip_cov_select,
+    TokenInputs,
+    TokenOutput,
+    by_stage,
     decode_token_counts,
-    entropy_mask,
     format_forking_tokens,
-    kl_cov_select,
-    normalizer_scale,
-    ppo_clipped,
-    token_entropy_stats,
-    token_stage,
+    policy_weights,
+    run_token_term,
+    sum_metric_key,
 )
 from rewardkit.masks._answer_span import TokenPieces, answer_span_entropy, answer_token_mask
 
@@ -85,7 +80,7 @@ class EntropyMaskMixin:
     #: Key of the per-rollout correctness tensor in the training inputs.
     correct_key: ClassVar[str] = "rewardkit_correct"
     #: Prefix of the logged diagnostics.
-    metric_prefix: ClassVar[str] = "rewardkit/token_mask/"
+    metric_prefix: ClassVar[str] = metric_name("token_mask", "")
 
     def __init__(
         self,
@@ -95,17 +90,22 @@ class EntropyMaskMixin:
         **kwargs: Any,
     ):
         if token_terms is not None:
-            terms = list(token_terms)
-            masks = [t for t in terms if token_stage(t) == "mask"]
+            terms = by_stage(token_terms)
+            masks = [t for t in terms if t.token_stage == "mask"]
             if masks and token_mask is None:
                 token_mask = masks[0]
-            self.token_terms = tuple(t for t in terms if token_stage(t) != "mask")
+            self.token_terms = tuple(t for t in terms if t.token_stage != "mask")
         if token_mask is not None:
             self.token_mask = token_mask
         if self.token_mask is not None and not isinstance(self.token_mask, TokenMaskComponent):
-            raise TypeError(
+            raise ArgumentTypeError(
                 f"token_mask must be a rewardkit TokenMaskComponent (e.g. pipeline.token_mask), "
                 f"got {type(self.token_mask).__name__}"
+            )
+        if self.token_mask is not None and self.token_mask.token_stage != "mask":
+            raise ArgumentTypeError(
+                f"token_mask must be a mask-stage token component, got {self.token_mask.type!r} "
+                f"({self.token_mask.token_stage} stage); pass it in token_terms"
             )
         super().__init__(*args, **kwargs)
         self._rewardkit_inputs: dict[str, Any] | None = None
@@ -123,15 +123,12 @@ class EntropyMaskMixin:
         if self.token_mask is not None or self.token_terms:
             trainer: Any = self
             if trainer.top_entropy_quantile < 1.0:
-                raise ValueError(
+                raise ArgumentError(
                     f"GRPOConfig.top_entropy_quantile={trainer.top_entropy_quantile} and a "
                     "rewardkit token term are both set; use one: leave top_entropy_quantile at "
                     "1.0 and configure the token mask (ratio, select, scope, normalizer)"
                 )
             trainer.top_entropy_quantile = _HOOK_ON_QUANTILE
-
-    def _rewardkit_term(self, cls: type) -> Any:
-        return next((t for t in self.token_terms if isinstance(t, cls)), None)
 
     # -- TRL hooks -------------------------------------------------------------------------------
 
@@ -172,126 +169,106 @@ class EntropyMaskMixin:
         if token_ids is not None and token_ids.shape != entropies.shape:
             token_ids = None
         correct = inputs.get(self.correct_key)
+        trainer: Any = self
+        base = TokenInputs(
+            entropies=entropies,
+            valid=mask,
+            token_ids=token_ids,
+            correct=correct,
+            clip_low=trainer.epsilon_low,
+            clip_high=trainer.epsilon_high,
+        )
         out: Any
-        stats: TokenEntropyStats | None
         if token_mask is None:
-            out, stats = mask.to(entropies.dtype), None  # TRL then multiplies by 1 on valid tokens
-        elif isinstance(token_mask, EntropyTopRatioMask):
-            result = token_mask.apply(entropies, mask, token_ids=token_ids, correct=correct)
-            stats = result.stats
-            if token_mask.config.normalizer == "all":
-                out = result.mask
-            else:
-                out = self._selected_weights(result.mask, mask, result.weights)
-        else:  # another plugin's mask: its weights, and statistics computed beside it
-            out = token_mask.weights(entropies, mask)
-            stats = token_entropy_stats(
-                entropies, mask, kept_mask=out > 0, token_ids=token_ids, correct=correct
-            )
-        if stats is not None:
-            self._record_entropy_stats(stats)
+            out = mask.to(entropies.dtype)  # TRL then multiplies by 1 on valid tokens
+        else:
+            # Any mask component, a plugin's included: one call, statistics over every rank.
+            result = run_token_term(token_mask, base)
+            out = policy_weights(result, mask, per=self._selected_per(), as_bool=True)
+            if result.stats is not None:
+                self._record_entropy_stats(result.stats)
         if self.token_terms:
-            out = self._apply_token_terms(entropies, mask, out, inputs, token_ids, correct)
+            out = self._apply_token_terms(base, out, inputs)
         return out
 
-    def _apply_token_terms(
-        self,
-        entropies: torch.Tensor,
-        mask: torch.Tensor,
-        out: Any,
-        inputs: dict[str, Any],
-        token_ids: Any,
-        correct: Any,
-    ) -> Any:
-        """entropy_advantage, then clip_cov / kl_cov, then token_entropy, on this micro-batch."""
+    def _selected_per(self) -> str | None:
+        """How TRL's loss type divides the per-token loss, for ``normalizer: selected``:
+        ``grpo``/``sapo`` average each response over its own valid tokens (``row``), ``bnpo``
+        over this rank's micro-batch (``batch``). The others divide by a count the micro-batch
+        does not know (``dapo``, ``cispo``, ``vespo``: the generation batch's tokens) or by no
+        token count (``dr_grpo``, ``luspo``): the mask's own scope scale then stays."""
+        loss_type = getattr(self, "loss_type", None)
+        if loss_type in ("grpo", "sapo"):
+            return "row"
+        if loss_type == "bnpo":
+            return "batch"
+        return None
+
+    def _apply_token_terms(self, base: TokenInputs, out: Any, inputs: dict[str, Any]) -> Any:
+        """The advantage, loss and diagnostic stages on this micro-batch, in stage order, each
+        term through the same contract (:func:`rewardkit.masks.run_token_term`)."""
+        import dataclasses
+
         import torch
 
         trainer: Any = self
         mode = "train" if trainer.model.training else "eval"
         metrics = trainer._metrics[mode]
-        valid = mask.bool()
+        valid = base.valid.bool()
         n_valid = valid.sum().float()
 
-        def record(key: str, local: torch.Tensor) -> None:
+        def record(key: str, local: Any) -> None:
             # Sums over ranks of (value, count): a batch-global mean, equal on every rank.
+            local = torch.as_tensor(local, device=n_valid.device)
             pair = torch.stack([local.float(), n_valid]).detach()
             pair = trainer.accelerator.reduce(pair, reduction="sum")
             metrics[key].append(float(pair[0] / pair[1].clamp(min=1.0)))
 
-        adv_term = self._rewardkit_term(EntropyAdvantageTerm)
-        if adv_term is not None:
-            advantages = inputs["advantages"]
-            new = adv_term.advantages(advantages, entropies, valid)
-            base = advantages[:, None] if advantages.dim() == 1 else advantages
-            record("rewardkit/entropy_advantage/bonus_mean", ((new - base) * valid).sum())
-            inputs["advantages"] = new
-        loss_term = self._rewardkit_term(ClipCovTerm) or self._rewardkit_term(KlCovTerm)
-        logps = self._rewardkit_logps
-        if loss_term is not None and logps is not None:
-            advantages = inputs["advantages"]
+        for term in self.token_terms:
+            if isinstance(term, TokenEntropyTerm):
+                self._record_token_entropy(term, base, mode)
+                continue
+            logps = self._rewardkit_logps
+            if term.token_stage == "loss" and logps is None:
+                continue
             old = inputs.get("old_per_token_logps")
-            old = logps.detach() if old is None else old
-            c = loss_term.config
-            if isinstance(loss_term, ClipCovTerm):
-                clipped = ppo_clipped(
-                    logps,
-                    old,
-                    advantages,
-                    valid,
-                    clip_low=trainer.epsilon_low,
-                    clip_high=trainer.epsilon_high,
-                )
-                selected = clip_cov_select(
-                    logps,
-                    advantages,
-                    valid,
-                    ratio=c.ratio,
-                    cov_lower=c.cov_lower,
-                    cov_upper=c.cov_upper,
-                    exclude=clipped,
-                )
-                keep = (~selected).to(entropies.dtype)
-                out = keep if out is None else out * keep
-                record("rewardkit/clip_cov/selected_share", selected.sum())
-            else:
-                selected = kl_cov_select(logps, advantages, valid, ratio=c.ratio)
-                gate = selected.to(logps.dtype)
-                if out is not None:
-                    gate = gate * out.to(logps.dtype)
-                penalty = c.coef * (logps - old).abs() * gate
+            term_inputs = dataclasses.replace(
+                base,
+                advantages=inputs["advantages"],
+                logprobs=logps,
+                old_logprobs=logps.detach() if old is None and logps is not None else old,
+                weights=out,
+            )
+            result: TokenOutput = run_token_term(term, term_inputs)
+            if result.advantages is not None:
+                inputs["advantages"] = result.advantages
+            if result.loss_scale is not None:
+                out = out * result.loss_scale
+            if result.penalty is not None:
+                penalty = result.penalty
+                if self._rewardkit_penalty is not None:
+                    penalty = self._rewardkit_penalty + penalty
                 self._rewardkit_penalty = penalty
-                record("rewardkit/kl_cov/selected_share", selected.sum())
-                record("rewardkit/kl_cov/penalty_mean", penalty.detach().sum())
-        diag = self._rewardkit_term(TokenEntropyTerm)
-        if diag is not None:
-            self._record_token_entropy(diag, entropies, valid, token_ids, correct, mode)
+            for key, value in result.sums.items():
+                record(sum_metric_key(term, key), value)
         return out
 
-    def _record_token_entropy(
-        self,
-        term: Any,
-        entropies: torch.Tensor,
-        valid: torch.Tensor,
-        token_ids: Any,
-        correct: Any,
-        mode: str,
-    ) -> None:
-        """``token_entropy``: statistics of all valid tokens of every rank (one all-gather), the
-        share of the entropy mass in the top ``top_share`` tokens of all ranks, the answer span
-        versus the rest, and the ids of the top tokens for the text list ``log()`` adds."""
+    def _record_token_entropy(self, term: TokenEntropyTerm, base: TokenInputs, mode: str) -> None:
+        """``token_entropy``: statistics of all valid tokens of every rank (its
+        ``apply_tokens``, one all-gather), the share of the entropy mass in the top
+        ``top_share`` tokens of all ranks, the answer span versus the rest, and the ids of the
+        top tokens for the text list ``log()`` adds."""
         import torch
 
         trainer: Any = self
-        h = entropies.detach().float()
-        # The top share of the tokens of every rank (a collective; a rank without valid tokens
-        # takes part too), so mass_top equals the single-process number on the whole batch.
-        top = entropy_mask(h, valid, term.config.top_share, scope="global")
-        stats = token_entropy_stats(
-            h, valid, kept_mask=top, token_ids=token_ids, correct=correct, threshold=None
-        )
-        if stats.num_tokens == 0:
+        result = run_token_term(term, base)
+        stats, top = result.stats, result.mask
+        h = base.entropies.detach().float()
+        valid = base.valid.bool()
+        token_ids = base.token_ids
+        if stats is None or stats.num_tokens == 0:
             return
-        prefix = "rewardkit/token_entropy/"
+        prefix = metric_name("token_entropy", "")
         mass = torch.stack([(h * top).sum(), (h * valid).sum()])
         mass = trainer.accelerator.reduce(mass, reduction="sum")
         values = {
@@ -357,16 +334,16 @@ class EntropyMaskMixin:
             return x.sum() / normalizer
         if loss_type == "luspo":
             return x.sum(-1).mean() / gas
-        raise ValueError(f"kl_cov: unknown TRL loss_type {loss_type!r}")
+        raise ArgumentError(f"kl_cov: unknown TRL loss_type {loss_type!r}")
 
     def log(self, logs: dict[str, Any], start_time: float | None = None) -> None:
         trainer: Any = self
         mode = "train" if trainer.model.training else "eval"
-        diag = self._rewardkit_term(TokenEntropyTerm)
+        diag = next((t for t in self.token_terms if isinstance(t, TokenEntropyTerm)), None)
         high = self._rewardkit_high_counts[mode]
         if diag is not None and high and diag.config.top_tokens > 0:
             tokenizer = getattr(trainer.processing_class, "tokenizer", trainer.processing_class)
-            key = "rewardkit/token_entropy/high_entropy_tokens"
+            key = metric_name("token_entropy", "high_entropy_tokens")
             logs[f"eval_{key}" if mode == "eval" else key] = format_forking_tokens(
                 decode_token_counts(high.most_common(diag.config.top_tokens), tokenizer)
             )
@@ -384,30 +361,6 @@ class EntropyMaskMixin:
         super().log(logs, start_time)  # type: ignore[misc]
 
     # -- helpers ---------------------------------------------------------------------------------
-
-    def _selected_weights(
-        self, kept: torch.Tensor, mask: torch.Tensor, scope_weights: torch.Tensor
-    ) -> torch.Tensor:
-        """Weights that turn TRL's denominator into the kept-token count for ``selected``.
-
-        TRL's loss types divide by different token counts, so the scale that makes "divide by
-        the kept tokens" exact depends on it: ``grpo``/``sapo`` average each response over its
-        own valid tokens (so each row gets ``n_valid / n_kept`` of that row), ``bnpo`` averages
-        over this rank's micro-batch (its ``N_valid / N_kept``). The other loss types divide by a
-        count the micro-batch does not know (``dapo``, ``cispo``, ``vespo``: the generation
-        batch's tokens) or by no token count at all (``dr_grpo``, ``luspo``): they get the
-        mask's own scope scale.
-        """
-        loss_type = getattr(self, "loss_type", None)
-        if loss_type in ("grpo", "sapo"):
-            scope = "sequence"
-        elif loss_type == "bnpo":
-            scope = "batch"
-        else:
-            return scope_weights
-        valid = mask.bool()
-        scale = normalizer_scale(kept, valid, scope, "selected")
-        return kept.to(scope_weights.dtype) * scale.to(scope_weights.dtype)
 
     def _record_entropy_stats(self, stats: TokenEntropyStats) -> None:
         if stats.num_tokens == 0:  # nothing valid on any rank: no numbers rather than NaNs

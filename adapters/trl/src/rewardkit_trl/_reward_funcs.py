@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from rewardkit import ConfigError
+from rewardkit import ArgumentError, ConfigError
 from rewardkit_trl._call import TRLCall
 from rewardkit_trl._scorer import ConfigLike, FailedAs, RewardKitScorer
 
@@ -170,7 +170,7 @@ def build_total_reward_func(
     ``failed_as="none"``, ``None`` for a rollout on which every reward timed out or errored."""
     scorer = _scorer(config, num_generations, reference_column, False, failed_as)
     if scorer.async_rewards:
-        raise ValueError(
+        raise ArgumentError(
             f"this scorer leaves {', '.join(scorer.async_rewards)} to async reward functions, so "
             f"its total would miss them; build it with async_io=False"
         )

@@ -16,12 +16,13 @@ import logging
 import math
 import os
 import threading
-from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, TypeVar, get_args
 
 from rewardkit import (
+    ArgumentError,
+    ArgumentTypeError,
     Batch,
     BatchError,
     Outcome,
@@ -30,8 +31,9 @@ from rewardkit import (
     RewardPipeline,
     RewardResult,
     ScoredBatch,
-    ScoringContext,
+    metric_name,
 )
+from rewardkit._metrics import reward_metrics
 from rewardkit_trl._call import REFERENCE_COLUMNS, TRLCall
 from rewardkit_trl._layout import ProcessLayout, all_gather, group_ids
 
@@ -50,7 +52,6 @@ logger = logging.getLogger("rewardkit_trl")
 
 T = TypeVar("T")
 
-METRIC_PREFIX = "rewardkit"
 #: Vision-language datasets' image columns: rewards see them, but they are too heavy to send to
 #: every process for the group terms, which key on text, answers and ids.
 _NOT_GATHERED = frozenset({"image", "images"})
@@ -60,10 +61,10 @@ _TOTAL = "\x00total"  # the cache key of the combined reward; no component can b
 def is_io_bound(component: RewardComponent) -> bool:
     """Whether a reward waits on something outside the process (a sandbox, a remote judge).
 
-    A component class says so with ``io_bound: ClassVar[bool] = True``; the built-in ``code``
-    verifier waits on its sandbox subprocesses and counts as I/O-bound too.
+    The component class declares it: :attr:`rewardkit.RewardComponent.io_bound` (the built-in
+    ``code`` verifier, which waits on its sandbox subprocesses, sets it).
     """
-    return getattr(type(component), "io_bound", False) is True or component.type == "code"
+    return getattr(type(component), "io_bound", False) is True
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,24 +93,6 @@ def _run_coroutine(make: Callable[[], Awaitable[T]]) -> T:
         return pool.submit(lambda: asyncio.run(make())).result()  # type: ignore[arg-type]
 
 
-def _finite_stats(values: Sequence[float]) -> tuple[float, float]:
-    finite = [v for v in values if math.isfinite(v)]
-    if not finite:
-        return float("nan"), float("nan")
-    mean = sum(finite) / len(finite)
-    return mean, math.sqrt(sum((v - mean) ** 2 for v in finite) / len(finite))
-
-
-def _reward_metrics(name: str, results: Sequence[RewardResult]) -> dict[str, float]:
-    """The metrics :class:`RewardPipeline` logs for one reward, for rewards scored on their own."""
-    mean, std = _finite_stats([r.score for r in results])
-    out = {f"{METRIC_PREFIX}/{name}/mean": mean, f"{METRIC_PREFIX}/{name}/std": std}
-    counts = Counter(r.outcome for r in results)
-    for outcome in Outcome:
-        out[f"{METRIC_PREFIX}/{name}/frac_{outcome.value}"] = counts.get(outcome, 0) / len(results)
-    return out
-
-
 class RewardKitScorer:
     """Scores TRL generation batches with one :class:`~rewardkit.RewardPipeline`.
 
@@ -136,13 +119,13 @@ class RewardKitScorer:
         failed_as: FailedAs = "zero",
     ) -> None:
         if failed_as not in get_args(FailedAs):
-            raise ValueError(f"failed_as must be 'zero' or 'none', got {failed_as!r}")
+            raise ArgumentError(f"failed_as must be 'zero' or 'none', got {failed_as!r}")
         if num_generations is not None and (
             isinstance(num_generations, bool) or not isinstance(num_generations, int)
         ):
-            raise TypeError(f"num_generations must be an int, got {num_generations!r}")
+            raise ArgumentTypeError(f"num_generations must be an int, got {num_generations!r}")
         if num_generations is not None and num_generations < 1:
-            raise ValueError(f"num_generations must be >= 1, got {num_generations}")
+            raise ArgumentError(f"num_generations must be >= 1, got {num_generations}")
         self.pipeline = (
             config if isinstance(config, RewardPipeline) else RewardPipeline.from_config(config)
         )
@@ -297,13 +280,15 @@ class RewardKitScorer:
         return [value.get(r.outcome, math.nan) for r in results]
 
     def _check_references(self, call: TRLCall, rewards: Sequence[RewardComponent]) -> None:
-        """A batch without any reference column is a setup mistake (raised with ``strict``);
-        single rows whose reference is ``None`` are bad input, scored as outcome ``error`` by
-        :meth:`_score_one`, so one bad dataset row never crashes a training step."""
-        needing = [c.name for c in rewards if c.requires_reference]
-        if not needing or not self.pipeline.config.strict:
+        """A batch without any reference column is a setup mistake (raised with ``strict``, the
+        pipeline's ``missing_reference: raise``); single rows whose reference is ``None`` are bad
+        input, which the pipeline scores as outcome ``error`` (``missing_reference="error"``), so
+        one bad dataset row never crashes a training step."""
+        if call.references is not None or self.pipeline.missing_reference != "raise":
             return
-        if call.references is None:
+        missing = self.pipeline.missing_references(self._rollout_batch(call).rollouts[:1], rewards)
+        needing = next(iter(missing.values()), ())
+        if needing:
             raise BatchError(
                 f"reward(s) {', '.join(needing)} need a reference, but the batch has none of the "
                 f"columns {', '.join(REFERENCE_COLUMNS)}; pass reference_column='<your column>' "
@@ -322,69 +307,20 @@ class RewardKitScorer:
     def _score_rewards(
         self, call: TRLCall, rewards: Sequence[RewardComponent]
     ) -> dict[str, list[RewardResult]]:
-        if not rewards:
-            return {}
+        """The pipeline's scoring entry point on this call's rollouts. A row without a reference
+        gives the rewards that need one outcome ``error``, strict or not (bad input in one
+        dataset row, not a setup mistake)."""
         batch = self._rollout_batch(call)
-        ctx = ScoringContext(engine=self.pipeline.engine, step=call.step)
-        column = call.reference_column
         if len(rewards) > 1 and any(is_io_bound(c) for c in rewards):
             # I/O-bound rewards wait on something else; run every reward concurrently.
-            async def score_all() -> list[list[RewardResult]]:
-                return list(
-                    await asyncio.gather(
-                        *(self._ascore_one(c, batch, ctx, column) for c in rewards)
-                    )
+            return _run_coroutine(
+                lambda: self.pipeline.ascore_rewards(
+                    batch, step=call.step, rewards=rewards, missing_reference="error"
                 )
-
-            outs = _run_coroutine(score_all)
-            return {c.name: o for c, o in zip(rewards, outs)}
-        return {c.name: self._score_one(c, batch, ctx, column) for c in rewards}
-
-    def _without_reference(
-        self, comp: RewardComponent, batch: Batch, column: str | None
-    ) -> dict[int, RewardResult]:
-        """Outcome ``error`` for the rows ``comp`` cannot score because their reference is None
-        (the component never sees them, so no plugin has to handle a missing reference)."""
-        if not comp.requires_reference:
-            return {}
-        where = f"dataset column {column!r}" if column else "the batch (no reference column)"
-        missing = {
-            i: RewardResult.error(f"no reference: {where} is None for this row")
-            for i, r in enumerate(batch.rollouts)
-            if r.reference is None
-        }
-        key = f"{comp.name}\x00no-reference"
-        if missing and key not in self._warned:
-            self._warned.add(key)
-            logger.warning(
-                "rewardkit: %d of %d rollouts have no reference in %s; reward %r scores them as "
-                "outcome 'error' (reported once)",
-                len(missing),
-                len(batch),
-                where,
-                comp.name,
             )
-        return missing
-
-    def _score_one(
-        self, comp: RewardComponent, batch: Batch, ctx: ScoringContext, column: str | None
-    ) -> list[RewardResult]:
-        skipped = self._without_reference(comp, batch, column)
-        todo = [r for i, r in enumerate(batch.rollouts) if i not in skipped]
-        if not todo:
-            return [skipped[i] for i in range(len(batch))]
-        results = self.pipeline.score_reward(comp, todo, ctx)
-        return _with_skipped(results, skipped, len(batch))
-
-    async def _ascore_one(
-        self, comp: RewardComponent, batch: Batch, ctx: ScoringContext, column: str | None
-    ) -> list[RewardResult]:
-        skipped = self._without_reference(comp, batch, column)
-        todo = [r for i, r in enumerate(batch.rollouts) if i not in skipped]
-        if not todo:
-            return [skipped[i] for i in range(len(batch))]
-        results = await self.pipeline.ascore_reward(comp, todo, ctx)
-        return _with_skipped(results, skipped, len(batch))
+        return self.pipeline.score_rewards(
+            batch, step=call.step, rewards=rewards, missing_reference="error"
+        )
 
     def _finish(
         self, batch: Batch, results: dict[str, list[RewardResult]], step: int | None
@@ -403,24 +339,12 @@ class RewardKitScorer:
     def _columns(
         self, scored: ScoredBatch, results: Mapping[str, Sequence[RewardResult]]
     ) -> dict[str, list[float]]:
-        n = len(scored.rewards)
-        columns: dict[str, list[float]] = {}
-        totals = [0.0] * n
-        # Same arithmetic as RewardPipeline.combine, so the columns add up to its total.
-        for name, res in results.items():
-            columns[name] = [r.score for r in res]
-            w = self.pipeline.weights[name]
-            if w != 0.0:
-                totals = [t + w * r.score for t, r in zip(totals, res)]
+        """One column per reward (its unweighted score; TRL applies the weight) and per shaping
+        term (what it added to the total, read from the pipeline's ``contributions``), and the
+        total: TRL's weighted sum of the columns is the pipeline's total."""
+        columns: dict[str, list[float]] = {name: scored.components[name] for name in results}
         for term in self.pipeline.shaping:
-            values = scored.components[term.name]
-            if self.pipeline.combine_modes[term.name] == "multiply":
-                after = [t * v for t, v in zip(totals, values)]
-                columns[term.name] = [a - t for a, t in zip(after, totals)]
-                totals = after
-            else:
-                columns[term.name] = list(values)
-                totals = [t + v for t, v in zip(totals, values)]
+            columns[term.name] = scored.contributions[term.name]
         columns[_TOTAL] = list(scored.rewards)
         return columns
 
@@ -444,7 +368,7 @@ class RewardKitScorer:
 
     def _log(self, call: TRLCall, scored: ScoredBatch, local: slice) -> None:
         if call.log_metric is not None:
-            skip = f"{METRIC_PREFIX}/reward/" if self.async_rewards else None
+            skip = metric_name("reward", "") if self.async_rewards else None
             for key, value in scored.metrics.items():
                 # Ranks may log different keys: TRL gathers the union and averages what exists.
                 if math.isfinite(value) and not (skip and key.startswith(skip)):
@@ -455,8 +379,7 @@ class RewardKitScorer:
             for term in self.pipeline.shaping:
                 if self.pipeline.combine_modes[term.name] == "multiply":
                     call.log_extra(
-                        f"{METRIC_PREFIX}/{term.name}/factor",
-                        list(scored.components[term.name][local]),
+                        metric_name(term.name, "factor"), list(scored.components[term.name][local])
                     )
 
     # ------------------------------------------------------------------ async path
@@ -469,12 +392,13 @@ class RewardKitScorer:
         """
         comp = next(c for c in self.pipeline.rewards if c.name == name)
         self._check_references(call, [comp])
-        batch = self._rollout_batch(call)
-        ctx = ScoringContext(engine=self.pipeline.engine, step=call.step)
-        results = await self._ascore_one(comp, batch, ctx, call.reference_column)
+        scored = await self.pipeline.ascore_rewards(
+            self._rollout_batch(call), step=call.step, rewards=[comp], missing_reference="error"
+        )
+        results = scored[name]
         self._remember(call, {name: results})
         if call.log_metric is not None:
-            for key, value in _reward_metrics(name, results).items():
+            for key, value in reward_metrics(name, results).items():
                 if math.isfinite(value):
                     call.log_metric(key, value)
         if call.log_extra is not None:
@@ -590,19 +514,11 @@ def _merge(
     return batch, results
 
 
-def _with_skipped(
-    results: Sequence[RewardResult], skipped: Mapping[int, RewardResult], n: int
-) -> list[RewardResult]:
-    """``results`` (for the rows not in ``skipped``, in order) with the skipped rows put back."""
-    scored = iter(results)
-    return [skipped[i] if i in skipped else next(scored) for i in range(n)]
-
-
 def _log_details(
     log_extra: Callable[[str, list[Any]], None], details: Mapping[str, Sequence[RewardResult]]
 ) -> None:
     """Completions-table columns: each reward's outcome, canonical answer and reason."""
     for name, res in details.items():
-        log_extra(f"{METRIC_PREFIX}/{name}/outcome", [r.outcome.value for r in res])
-        log_extra(f"{METRIC_PREFIX}/{name}/answer", [r.answer for r in res])
-        log_extra(f"{METRIC_PREFIX}/{name}/reason", [r.reason for r in res])
+        log_extra(metric_name(name, "outcome"), [r.outcome.value for r in res])
+        log_extra(metric_name(name, "answer"), [r.answer for r in res])
+        log_extra(metric_name(name, "reason"), [r.reason for r in res])

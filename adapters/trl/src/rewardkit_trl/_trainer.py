@@ -17,7 +17,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rewardkit import BatchError, ConfigError, RewardPipeline
+from rewardkit import ArgumentError, BatchError, ConfigError, RewardPipeline
 from rewardkit.shaping import logprob_consumers
 from rewardkit_trl._reward_funcs import build_reward_funcs
 from rewardkit_trl._scorer import ConfigLike, FailedAs, RewardKitScorer
@@ -85,7 +85,7 @@ class RewardKitTrainerMixin:
         if args is not None:
             if args.reward_weights is not None:
                 if len(args.reward_weights) != len(own):
-                    raise ValueError(
+                    raise ArgumentError(
                         f"args.reward_weights has {len(args.reward_weights)} entries, but it "
                         f"weighs your own reward_funcs ({len(own)}); rewardkit's functions take "
                         f"their weights from the config"

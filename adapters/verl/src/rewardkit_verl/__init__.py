@@ -22,6 +22,8 @@ from typing import Any
 __all__ = [
     "AdapterSettings",
     "BatchShaper",
+    "EntropyNotComputedError",
+    "ExtraInfoError",
     "ExtraInfoLayout",
     "RewardKitPPOTrainer",
     "RewardKitRewardManager",
@@ -33,6 +35,8 @@ __all__ = [
 _LAZY = {
     "AdapterSettings": "rewardkit_verl._settings",
     "BatchShaper": "rewardkit_verl._shaping",
+    "EntropyNotComputedError": "rewardkit_verl._entropy_mask",
+    "ExtraInfoError": "rewardkit_verl._extra_info",
     "ExtraInfoLayout": "rewardkit_verl._extra_info",
     "RewardKitPPOTrainer": "rewardkit_verl._trainer",
     "RewardKitRewardManager": "rewardkit_verl._reward_manager",

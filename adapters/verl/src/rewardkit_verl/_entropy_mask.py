@@ -26,11 +26,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from rewardkit import RewardKitError, TokenMaskComponent
+from rewardkit import RewardKitError, TokenMaskComponent, metric_name
 from rewardkit.masks import (
-    EntropyTopRatioMask,
+    TOKEN_MASK_PREFIX,
     TokenEntropyStats,
-    normalizer_scale,
+    TokenInputs,
+    by_stage,
+    policy_weights,
+    run_token_term,
+    sum_metric_key,
     token_entropy_stats,
 )
 
@@ -40,6 +44,7 @@ if TYPE_CHECKING:
 __all__ = [
     "EntropyMaskedPPOLoss",
     "EntropyNotComputedError",
+    "advantage_term_nested",
     "apply_entropy_mask_to_batch",
     "apply_verl_policy_loss",
     "entropy_advantage_nested",
@@ -52,7 +57,7 @@ __all__ = [
     "verl_policy_loss_settings",
 ]
 
-METRIC_PREFIX = "rewardkit/token_mask/"
+METRIC_PREFIX = TOKEN_MASK_PREFIX
 
 _LOSS_HINT = (
     "verl is not configured to compute entropy in the actor update, so the rewardkit entropy "
@@ -80,38 +85,27 @@ def _mask_and_stats(
     correct: Any,
     group: Any,
     gather_stats: bool,
+    per: str | None = None,
 ) -> tuple[torch.Tensor, TokenEntropyStats]:
-    """Float weights (mask × normaliser scale) and statistics from any token mask component."""
-    if isinstance(token_mask, EntropyTopRatioMask):
-        result = token_mask.apply(
-            entropy,
-            response_mask,
+    """Float weights and statistics from any mask-stage token component, through the contract
+    (:func:`rewardkit.masks.run_token_term`; ``per="row"`` rescales a 0/1 mask per response for
+    ``normalizer: selected``, :func:`rewardkit.masks.policy_weights`)."""
+    import torch
+
+    result = run_token_term(
+        token_mask,
+        TokenInputs(
+            entropies=entropy,
+            valid=response_mask,
             token_ids=token_ids,
             correct=correct,
             group=group,
             gather_stats=gather_stats,
-        )
-        assert result.stats is not None
-        return result.weights, result.stats
-    weights = token_mask.weights(entropy, response_mask).float()
-    stats = token_entropy_stats(
-        entropy,
-        response_mask,
-        kept_mask=weights > 0,
-        token_ids=token_ids,
-        correct=correct,
-        group=group,
-        gather=gather_stats,
+        ),
     )
-    return weights, stats
-
-
-def _per_row_selected_weights(kept: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
-    """``kept`` as float32 weights scaled by each row's ``N_valid / N_kept`` (0 where none)."""
-    import torch
-
-    scale = normalizer_scale(kept, valid, "sequence", "selected")
-    return kept.to(torch.float32) * scale.to(torch.float32)
+    weights = policy_weights(result, response_mask, per=per)  # type: ignore[arg-type]
+    assert result.stats is not None
+    return weights.to(torch.promote_types(weights.dtype, torch.float32)), result.stats
 
 
 def mask_advantages(
@@ -263,6 +257,10 @@ class EntropyMaskedPPOLoss:
             raise EntropyNotComputedError(_LOSS_HINT)
         entropy = no_padding_2_padding(entropy.detach(), data).float()
         padded = data.select("response_mask", "responses", strict=False).to_padded_tensor()
+        # seq-mean-token-mean divides each response by its own token count, so under
+        # normalizer: selected a 0/1 mask is rescaled by each response's N_valid / N_kept,
+        # whatever scope chose the tokens (soft weights stay as given).
+        per_row = getattr(config, "loss_agg_mode", None) == "seq-mean-token-mean"
         weights, stats = _mask_and_stats(
             self.token_mask,
             entropy,
@@ -271,15 +269,8 @@ class EntropyMaskedPPOLoss:
             correct=None,
             group=dp_group,
             gather_stats=False,  # verl averages the per-rank metrics itself
+            per="row" if per_row else None,
         )
-        if (
-            getattr(config, "loss_agg_mode", None) == "seq-mean-token-mean"
-            and isinstance(self.token_mask, EntropyTopRatioMask)  # 0/1 weights: soft ones stay
-            and self.token_mask.config.normalizer == "selected"
-        ):
-            # This mode divides each response by its own token count, so the kept-token mean
-            # needs each response's N_valid / N_kept, whatever scope chose the tokens.
-            weights = _per_row_selected_weights(weights > 0, padded["response_mask"].bool())
         advantages = data["advantages"]
         if advantages.is_nested:
             masked = advantages * _nested_like(weights, advantages)
@@ -330,28 +321,51 @@ def patch_ppo_loss(token_mask: TokenMaskComponent) -> Callable[[], None]:
 # --------------------------------------------------------------------------- token: list terms
 
 
+def _clip_cov_settings(c: Any) -> dict[str, Any]:
+    return {
+        "loss_mode": "clip_cov",
+        "clip_cov_ratio": c.ratio,
+        "clip_cov_lb": c.cov_lower,
+        "clip_cov_ub": c.cov_upper,
+    }
+
+
+def _kl_cov_settings(c: Any) -> dict[str, Any]:
+    return {"loss_mode": "kl_cov", "kl_cov_ratio": c.ratio, "ppo_kl_coef": c.coef}
+
+
+#: Loss-stage terms verl implements itself, equivalently (tests/masks/test_entropy_terms.py
+#: compares the losses on the same tensors): their type and the ``policy_loss`` settings.
+VERL_LOSS_MODES: dict[str, Callable[[Any], dict[str, Any]]] = {
+    "clip_cov": _clip_cov_settings,
+    "kl_cov": _kl_cov_settings,
+}
+
+
 def verl_policy_loss_settings(terms: Any) -> dict[str, Any] | None:
     """The ``actor_rollout_ref.actor.policy_loss`` settings that make verl's own loss apply the
-    configured ``clip_cov`` or ``kl_cov`` term (None when neither is configured).
+    configured loss-stage term (``clip_cov`` or ``kl_cov``; None when there is none).
 
     verl's ``compute_policy_loss_clip_cov`` / ``compute_policy_loss_kl_cov`` compute exactly
     rewardkit's :func:`rewardkit.masks.clip_cov_per_token_loss` /
     :func:`rewardkit.masks.kl_cov_per_token_loss` (tests/masks/test_entropy_terms.py compares
-    them on the same tensors), so the verl path selects verl's implementation.
+    them on the same tensors), so the verl path selects verl's implementation. A loss-stage
+    term verl has no loss mode for (a plugin's) is a :class:`rewardkit.ConfigError`: verl's
+    actor loss cannot run it.
     """
-    from rewardkit.masks import ClipCovTerm, KlCovTerm
+    from rewardkit import ConfigError
 
     for term in terms:
-        c = term.config
-        if isinstance(term, ClipCovTerm):
-            return {
-                "loss_mode": "clip_cov",
-                "clip_cov_ratio": c.ratio,
-                "clip_cov_lb": c.cov_lower,
-                "clip_cov_ub": c.cov_upper,
-            }
-        if isinstance(term, KlCovTerm):
-            return {"loss_mode": "kl_cov", "kl_cov_ratio": c.ratio, "ppo_kl_coef": c.coef}
+        if term.token_stage != "loss":
+            continue
+        settings = VERL_LOSS_MODES.get(term.type)
+        if settings is None:
+            raise ConfigError(
+                f"token term {term.type!r} changes the policy loss (loss stage); in verl only "
+                f"{sorted(VERL_LOSS_MODES)} run there (as verl's own loss modes). Use it with "
+                "TRL, or as a mask / advantage term"
+            )
+        return settings(term.config)
     return None
 
 
@@ -378,19 +392,39 @@ def apply_verl_policy_loss(config: Any, terms: Any) -> dict[str, Any] | None:
 
 
 def entropy_advantage_nested(fields: Any, term: Any, *, entropy_key: str = "entropy") -> Any:
-    """``entropy_advantage`` on verl V1's TransferQueue fields after ``_compute_advantage``:
-    jagged (or padded) ``advantages``, ``response_mask`` and the old-policy ``entropy``
-    (equal to the current policy's on-policy). Returns the new advantages in the same layout and
-    the mean bonus per valid token."""
+    """``entropy_advantage`` on verl V1's TransferQueue fields (:func:`advantage_term_nested`):
+    the new advantages in the same layout and the mean bonus per valid token."""
+    out, means = advantage_term_nested(fields, term, entropy_key=entropy_key)
+    return out, means.get(sum_metric_key(term, "bonus_mean"), 0.0)
+
+
+def advantage_term_nested(fields: Any, term: Any, *, entropy_key: str = "entropy") -> Any:
+    """An advantage-stage token term (``entropy_advantage``, or a plugin's) on verl V1's
+    TransferQueue fields after ``_compute_advantage``: jagged (or padded) ``advantages``,
+    ``response_mask`` and the old-policy ``entropy`` (equal to the current policy's
+    on-policy), through the contract (:func:`rewardkit.masks.run_token_term`). Returns the new
+    advantages in the same layout and the term's ``sums`` as per-valid-token means (keys
+    ``rewardkit/<type>/<key>``)."""
     if entropy_key not in fields:
         raise EntropyNotComputedError(_BATCH_HINT.format(key=entropy_key))
     advantages = fields["advantages"]
     padded_adv = _padded(advantages)
     valid = _padded(fields["response_mask"]).bool()
-    new = term.advantages(padded_adv, _padded(fields[entropy_key]).float(), valid)
-    bonus = float(((new - padded_adv) * valid).sum() / valid.sum().clamp(min=1))
+    ids = fields.get("responses", None)
+    result = run_token_term(
+        term,
+        TokenInputs(
+            entropies=_padded(fields[entropy_key]).float(),
+            valid=valid,
+            token_ids=None if ids is None else _padded(ids),
+            advantages=padded_adv,
+        ),
+    )
+    n_valid = valid.sum().clamp(min=1)
+    means = {sum_metric_key(term, k): float(v / n_valid) for k, v in result.sums.items()}
+    new = padded_adv if result.advantages is None else result.advantages
     out = _nested_like(new, advantages) if advantages.is_nested else new
-    return out, bonus
+    return out, means
 
 
 def token_entropy_metrics(
@@ -419,7 +453,7 @@ def token_entropy_metrics(
         return {}, []
     top = entropy_mask(h, valid, term.config.top_share)
     stats = token_entropy_stats(h, valid, kept_mask=top, token_ids=ids, correct=correct)
-    prefix = "rewardkit/token_entropy/"
+    prefix = metric_name("token_entropy", "")
     out = {
         prefix + "mean": stats.mean,
         prefix + "p50": stats.p50,
@@ -448,13 +482,12 @@ def token_entropy_metrics(
 
 def token_terms_of(config: Any) -> list[Any]:
     """The token-level terms of a validated rewardkit config, in stage order (what
-    ``RewardPipeline.token_terms`` holds), without building a pipeline."""
+    ``RewardPipeline.token_terms`` holds), without building a pipeline: for a process that
+    needs only them (the actor workers of the loss-path mask)."""
     from rewardkit._config import component_of
-    from rewardkit.masks import STAGES, token_stage
 
     entries = [config.token_mask] if config.token_mask is not None else list(config.token)
-    terms = [component_of(e)(e, name=e.type) for e in entries]  # type: ignore[call-arg]
-    return sorted(terms, key=lambda t: STAGES.index(token_stage(t)))
+    return by_stage(component_of(e)(e, name=e.type) for e in entries)  # type: ignore[call-arg]
 
 
 def transfer_queue_token_terms(
@@ -468,12 +501,12 @@ def transfer_queue_token_terms(
     import transfer_queue as tq
     from verl.utils import tensordict_utils as tu
 
-    from rewardkit.masks import EntropyAdvantageTerm, TokenEntropyTerm, format_forking_tokens
+    from rewardkit.masks import TokenEntropyTerm, format_forking_tokens
     from rewardkit_verl._log import logger
 
-    adv_term = next((t for t in terms if isinstance(t, EntropyAdvantageTerm)), None)
+    advantage_terms = [t for t in terms if t.token_stage == "advantage"]
     diag = next((t for t in terms if isinstance(t, TokenEntropyTerm)), None)
-    if adv_term is None and diag is None:
+    if not advantage_terms and diag is None:
         return {}
     keys = list(batch.keys)
     fields = tq.kv_batch_get(
@@ -487,12 +520,14 @@ def transfer_queue_token_terms(
         metrics.update(values)
         if words:
             logger.info("rewardkit: high-entropy tokens %s", format_forking_tokens(words))
-    if adv_term is not None:
-        new, bonus = entropy_advantage_nested(fields, adv_term)
+    if advantage_terms:
+        new = fields["advantages"]
+        for term in advantage_terms:
+            new, means = advantage_term_nested({**fields, "advantages": new}, term)
+            metrics.update(means)
         tq.kv_batch_put(
             keys=keys,
             partition_id=batch.partition_id,
             fields=tu.get_tensordict({"advantages": new}),
         )
-        metrics["rewardkit/entropy_advantage/bonus_mean"] = bonus
     return metrics

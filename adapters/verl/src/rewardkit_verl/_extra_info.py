@@ -16,9 +16,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from rewardkit import ConfigError, Outcome, RewardKitConfig, RewardResult
+from rewardkit import BatchError, ConfigError, Outcome, RewardKitConfig, RewardResult
 
-__all__ = ["OUTCOME_CODES", "SCORE_KEY", "ExtraInfoLayout"]
+__all__ = ["OUTCOME_CODES", "SCORE_KEY", "ExtraInfoError", "ExtraInfoLayout"]
 
 #: Key of the weighted total of the rewards (before shaping): verl's ``score``.
 SCORE_KEY = "score"
@@ -35,6 +35,15 @@ OUTCOME_CODES: Mapping[Outcome, int] = {
 _OUTCOME_OF_CODE = {code: outcome for outcome, code in OUTCOME_CODES.items()}
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_]")
+
+
+class ExtraInfoError(BatchError, KeyError):
+    """A sample's ``reward_extra_info`` lacks rewardkit's keys: it was scored by another reward
+    manager, or with another rewardkit config. A :class:`~rewardkit.BatchError` (so a
+    ``ValueError``) and, as it was before it had a class, a ``KeyError``."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0]) if self.args else ""
 
 
 def _key_prefix(reward_name: str) -> str:
@@ -106,7 +115,7 @@ class ExtraInfoLayout:
         """Every reward's result from one sample's extra info (the inverse of :meth:`encode`)."""
         missing = [k for k in self.keys if k not in info]
         if missing:
-            raise KeyError(
+            raise ExtraInfoError(
                 f"reward_extra_info lacks rewardkit keys {missing}; was this sample scored by "
                 "reward manager 'rewardkit' (or compute_score pkg://rewardkit_verl.scoring) with "
                 "the same rewardkit config?"

@@ -9,7 +9,10 @@ verl's ``ppo_loss`` before it binds it, and knows which config to use only from 
     actor_rollout_ref.actor.calculate_entropy=True
 
 The plugin then patches ``ppo_loss`` as verl imports ``verl.workers.utils.losses`` (before
-``engine_workers`` imports the name), and the trainer leaves the advantages alone.
+``engine_workers`` imports the name), and the trainer leaves the advantages alone. The workers
+build only the mask from that file (no rewards, no engine); the trainer checks at start-up that
+it is the mask of its own rewardkit config (same type, same fields), so a run has one mask,
+whichever process applies it.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-__all__ = ["LOSS_MASK_ENV", "loss_mask_config_path", "patch_from_environment"]
+__all__ = ["LOSS_MASK_ENV", "loss_mask_config_path", "loss_mask_of", "patch_from_environment"]
 
 LOSS_MASK_ENV = "REWARDKIT_VERL_LOSS_MASK_CONFIG"
 
@@ -39,16 +42,25 @@ def loss_mask_config_path(trainer_config: Any = None) -> str | None:
     return (env_vars or {}).get(LOSS_MASK_ENV) or None
 
 
+def loss_mask_of(path: str) -> Any:
+    """The mask-stage token term of the rewardkit config at ``path``, built alone (no rewards,
+    no engine): what each actor worker wraps ``ppo_loss`` with. A ``ConfigError`` when the
+    config has none."""
+    from rewardkit import ConfigError, load_config
+    from rewardkit_verl._entropy_mask import token_terms_of
+
+    mask = next((t for t in token_terms_of(load_config(path)) if t.token_stage == "mask"), None)
+    if mask is None:
+        raise ConfigError(f"{LOSS_MASK_ENV}={path}: the config has no token_mask section")
+    return mask
+
+
 def patch_from_environment(losses_module: Any) -> str | None:
     """Post-import hook for ``verl.workers.utils.losses``; ``"inactive"`` when not asked for."""
     path = os.environ.get(LOSS_MASK_ENV)
     if not path:
         return "inactive"
-    from rewardkit import ConfigError, RewardPipeline
     from rewardkit_verl._entropy_mask import patch_ppo_loss
 
-    pipeline = RewardPipeline.from_config(path)
-    if pipeline.token_mask is None:
-        raise ConfigError(f"{LOSS_MASK_ENV}={path}: the config has no token_mask section")
-    patch_ppo_loss(pipeline.token_mask)
+    patch_ppo_loss(loss_mask_of(path))
     return None

@@ -12,13 +12,12 @@ import threading
 from typing import Any
 
 from rewardkit import (
+    MISSING_REFERENCE_REASON,
     Batch,
+    EngineClosedError,
     Outcome,
     RewardPipeline,
-    RewardResult,
     Rollout,
-    ScoredBatch,
-    ScoringContext,
 )
 from rewardkit_verl._extra_info import ExtraInfoLayout
 from rewardkit_verl._log import logger
@@ -26,19 +25,22 @@ from rewardkit_verl._settings import AdapterSettings
 
 __all__ = ["NO_REFERENCE_REASON", "SampleScorer", "close_scorers", "scorer_for"]
 
-#: Reason of the ``error`` outcome of a reward that needs a reference on a sample without one.
-NO_REFERENCE_REASON = "no reference: the sample's reward_model.ground_truth is missing"
+#: Reason of the ``error`` outcome of a reward that needs a reference on a sample without one
+#: (``reward_model.ground_truth`` missing or None): the pipeline's, as for every caller.
+NO_REFERENCE_REASON = MISSING_REFERENCE_REASON
 
 
 class SampleScorer:
     """A config's rewards (no shaping, no diagnostics) scoring one rollout at a time.
 
-    Every call returns the layout's keys: a reward that fails or overruns gives outcome
+    Every call returns the layout's keys (after :meth:`close` it raises ``EngineClosedError``
+    instead): a reward that fails or overruns gives outcome
     ``error``/``timeout`` (the engine's hard per-item deadline for verifiers; ``sample_timeout_s``
     around the whole sample for rewards that do not use the engine). Nothing is raised. A
     sample without a reference (``reward_model.ground_truth`` missing or None) is bad input, not
-    a setup mistake: rewards that need one give it outcome ``error`` (:data:`NO_REFERENCE_REASON`)
-    without seeing it, the others score it as usual, ``strict`` or not.
+    a setup mistake: the pipeline's ``missing_reference="error"`` policy gives the rewards that
+    need one outcome ``error`` (:data:`NO_REFERENCE_REASON`) without them seeing it, and the
+    others score it as usual, ``strict`` or not.
     """
 
     def __init__(self, settings: AdapterSettings) -> None:
@@ -48,7 +50,6 @@ class SampleScorer:
         )
         self.pipeline = RewardPipeline(per_sample)
         self.layout = ExtraInfoLayout.for_config(settings.config)
-        self._warned_no_reference = False
 
     def __repr__(self) -> str:
         return f"SampleScorer({[r.name for r in self.pipeline.rewards]}, source={self.settings.source!r})"
@@ -57,7 +58,11 @@ class SampleScorer:
         """The extra-info dict of one rollout (``score`` is the weighted total)."""
         limit = self.settings.sample_timeout_s
         try:
-            scored = await asyncio.wait_for(self._ascore(rollout), timeout=limit)
+            scored = await asyncio.wait_for(
+                self.pipeline.ascore(Batch([rollout]), missing_reference="error"), timeout=limit
+            )
+        except EngineClosedError:
+            raise  # a lifecycle mistake, not bad input: never an all-error batch that trains
         except asyncio.TimeoutError:
             return self.layout.failed(
                 Outcome.TIMEOUT, f"sample not scored within rewardkit_sample_timeout_s={limit:g}"
@@ -69,34 +74,18 @@ class SampleScorer:
             scored.rewards[0], {name: res[0] for name, res in scored.details.items()}
         )
 
-    async def _ascore(self, rollout: Rollout) -> ScoredBatch:
-        needing = {c.name for c in self.pipeline.rewards if c.requires_reference}
-        if rollout.reference is None and needing:
-            return await self._ascore_without_reference(rollout, needing)
-        return await self.pipeline.ascore(Batch([rollout]))
-
-    async def _ascore_without_reference(self, rollout: Rollout, needing: set[str]) -> ScoredBatch:
-        if not self._warned_no_reference:
-            self._warned_no_reference = True
-            logger.warning(
-                "rewardkit: a sample has no reward_model.ground_truth; rewards %s score such "
-                "samples as outcome 'error' (reported once per process)",
-                sorted(needing),
-            )
-        others = [c for c in self.pipeline.rewards if c.name not in needing]
-        ctx = ScoringContext(engine=self.pipeline.engine, step=None)
-        outs = await asyncio.gather(
-            *(self.pipeline.ascore_reward(c, [rollout], ctx) for c in others)
-        )
-        results = {c.name: o for c, o in zip(others, outs)}
-        results.update({name: [RewardResult.error(NO_REFERENCE_REASON)] for name in needing})
-        return await asyncio.to_thread(self.pipeline.combine, Batch([rollout]), results)
-
     def score(self, rollout: Rollout) -> dict[str, Any]:
         """Synchronous :meth:`ascore` (for callers without an event loop)."""
         return asyncio.run(self.ascore(rollout))
 
     def close(self) -> None:
+        """Stop the worker processes; this scorer then raises ``EngineClosedError``.
+
+        It also leaves the process's cache, so a later :func:`scorer_for` builds a fresh one.
+        """
+        with _scorers_lock:
+            if _scorers.get(self.settings.fingerprint) is self:
+                del _scorers[self.settings.fingerprint]
         self.pipeline.close()
 
 

@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from rewardkit import Batch, Outcome, RewardPipeline, Rollout, ScoredBatch
+from rewardkit import Batch, BatchError, Outcome, RewardPipeline, Rollout, ScoredBatch
 from rewardkit_verl._extra_info import ExtraInfoLayout
 from rewardkit_verl._settings import AdapterSettings
 
@@ -87,7 +87,7 @@ class BatchShaper:
         """
         n = len(keys)
         if not (len(rollouts) == len(infos) == n):
-            raise ValueError(f"{n} keys but {len(rollouts)} rollouts and {len(infos)} infos")
+            raise BatchError(f"{n} keys but {len(rollouts)} rollouts and {len(infos)} infos")
         final: dict[str, tuple[int, int]] = {}  # session -> (output index, row)
         row_session: list[str | None] = [None] * n
         for row, (key, rollout) in enumerate(zip(keys, rollouts)):
@@ -102,7 +102,7 @@ class BatchShaper:
         rows = [row for _, row in final.values()]
         session_infos = [infos[r] for r in rows]
         if any(info is None for info in session_infos):
-            raise ValueError("a non-padding row has no reward_extra_info")
+            raise BatchError("a non-padding row has no reward_extra_info")
         scored = self.shape([rollouts[r] for r in rows], session_infos, step=step)  # type: ignore[misc]
         base, _ = self.layout.decode_batch(session_infos)  # type: ignore[arg-type]
         delta_of = {session: scored.rewards[i] - base[i] for i, session in enumerate(final)}

@@ -190,10 +190,21 @@ def shape_transfer_queue_batch(
     return shaped
 
 
-def check_token_mask_setup(config: Any, *, has_token_mask: bool) -> bool:
+def _same_mask(worker: Any, trainer: Any) -> bool:
+    if worker is None or trainer is None:
+        return worker is trainer
+    return type(worker) is type(trainer) and worker.config == trainer.config
+
+
+def check_token_mask_setup(config: Any, *, has_token_mask: bool, token_mask: Any = None) -> bool:
     """Where the entropy mask goes: True for verl's loss (workers), False for the advantages
-    (driver). Fails at start-up on a setup that cannot work."""
-    in_loss = loss_mask_config_path(config) is not None
+    (driver). Fails at start-up on a setup that cannot work.
+
+    With ``token_mask`` (the trainer's own, ``pipeline.token_mask``) and the loss path on, the
+    mask the workers will build from ``REWARDKIT_VERL_LOSS_MASK_CONFIG`` must be that same mask
+    (type and fields), so one run never trains with two different masks."""
+    path = loss_mask_config_path(config)
+    in_loss = path is not None
     actor = config.actor_rollout_ref.actor
     if in_loss:
         if not (actor.get("calculate_entropy", False) or actor.get("entropy_coeff", 0.0) != 0.0):
@@ -201,6 +212,16 @@ def check_token_mask_setup(config: Any, *, has_token_mask: bool) -> bool:
                 f"{LOSS_MASK_ENV} puts the entropy mask into verl's ppo_loss, which needs the "
                 "current policy's entropy: set actor_rollout_ref.actor.calculate_entropy=True"
             )
+        if token_mask is not None:
+            from rewardkit_verl._loss_mask import loss_mask_of
+
+            worker_mask = loss_mask_of(str(path))
+            if not _same_mask(worker_mask, token_mask):
+                raise ConfigError(
+                    f"{LOSS_MASK_ENV}={path} gives the actor workers the mask {worker_mask!r}, "
+                    f"but the trainer's rewardkit config has {token_mask!r}; point the variable "
+                    "at the trainer's rewardkit config (one mask per run)"
+                )
         return True
     if has_token_mask:
         corr = config.algorithm.get("rollout_correction", None) or {}
@@ -291,16 +312,19 @@ class RewardKitTrainerMixin:
 
     def __init__(self, config: Any) -> None:
         check_reward_source(config)
+        # The run's one pipeline: its token terms are the ones every path below uses.
+        self.rewardkit = BatchShaper(settings_from_verl_config(config))
+        token_terms = self.rewardkit.pipeline.token_terms
+        token_mask = self.rewardkit.pipeline.token_mask
         # clip_cov / kl_cov in the token: list select verl's own loss modes (equivalent, tested
         # in tests/masks/test_entropy_terms.py); set before the workers read the config.
-        from rewardkit_verl._entropy_mask import apply_verl_policy_loss, token_terms_of
+        from rewardkit_verl._entropy_mask import apply_verl_policy_loss
 
-        apply_verl_policy_loss(config, token_terms_of(settings_from_verl_config(config).config))
-        super().__init__(config)  # type: ignore[call-arg]
-        self.rewardkit = BatchShaper(settings_from_verl_config(config))
+        apply_verl_policy_loss(config, token_terms)
         self.rewardkit_mask_in_loss = check_token_mask_setup(
-            config, has_token_mask=self.rewardkit.pipeline.token_mask is not None
+            config, has_token_mask=token_mask is not None, token_mask=token_mask
         )
+        super().__init__(config)  # type: ignore[call-arg]
         logger.info("rewardkit: %r on verl trainer mode %r", self.rewardkit, self._base_mode)
 
     def _rewardkit_timer(self, name: str) -> Any:

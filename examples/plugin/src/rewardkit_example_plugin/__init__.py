@@ -1,7 +1,9 @@
-"""An example rewardkit plugin: one per-rollout reward, ``keyword``.
+"""An example rewardkit plugin: a per-rollout reward, ``keyword``, and a token mask,
+``entropy_threshold``.
 
-Install it (``pip install -e examples/plugin``) and ``rewardkit components`` lists ``keyword``
-with plugin ``example``; a config can then use ``type: keyword``.
+Install it (``pip install -e examples/plugin``) and ``rewardkit components`` lists both with
+plugin ``example``; a config can then use ``rewards: [{type: keyword, ...}]`` and
+``token_mask: {type: entropy_threshold, threshold: 1.0}``.
 """
 
 from __future__ import annotations
@@ -12,6 +14,9 @@ from pydantic import Field
 
 import rewardkit
 from rewardkit import ComponentConfig, RewardComponent, RewardResult, Rollout, ScoringContext
+from rewardkit_example_plugin._token_mask import EntropyThresholdConfig, EntropyThresholdMask
+
+__all__ = ["EntropyThresholdConfig", "EntropyThresholdMask", "KeywordConfig", "KeywordReward"]
 
 
 class KeywordConfig(ComponentConfig):
@@ -44,4 +49,4 @@ class KeywordReward(RewardComponent):
 
 @rewardkit.hookimpl
 def rewardkit_components() -> list[type[rewardkit.Component]]:
-    return [KeywordReward]
+    return [KeywordReward, EntropyThresholdMask]

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from rewardkit_trl.demo._measure import SampledGroups
-from rewardkit_trl.demo._task import TargetTask
+from rewardkit_demo._measure import SampledGroups
+from rewardkit_demo._task import TargetTask
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerFast

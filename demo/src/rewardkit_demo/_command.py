@@ -1,4 +1,4 @@
-"""``rewardkit demo``: contributed to the rewardkit CLI by rewardkit-trl's plugin."""
+"""``rewardkit demo``: contributed to the rewardkit CLI by rewardkit-demo's plugin."""
 
 from __future__ import annotations
 
@@ -9,13 +9,13 @@ from typing import Any
 
 import click
 
-from rewardkit_trl.demo._runner import DemoSettings
+from rewardkit_demo._runner import DemoSettings
 
 __all__ = ["default_configs", "demo_command"]
 
 _DEFAULTS_FOLDER = Path("examples") / "demo"
 #: The four demo configs shipped inside the package, so ``rewardkit demo`` runs from any folder
-#: after ``pip install rewardkit-trl[demo]``; ``examples/demo/`` of the repository holds the same
+#: after ``pip install rewardkit-demo``; ``examples/demo/`` of the repository holds the same
 #: files for readers (a test keeps the two copies identical).
 PACKAGED_CONFIGS = Path(__file__).resolve().parent / "configs"
 _DEFAULT = DemoSettings()
@@ -23,7 +23,7 @@ _DEFAULT = DemoSettings()
 
 def default_configs() -> list[Path]:
     """``examples/demo/*.yaml`` of the working directory (your edited copies), else the demo
-    configs packaged with rewardkit-trl."""
+    configs packaged with rewardkit-demo."""
     for folder in (Path.cwd() / _DEFAULTS_FOLDER, PACKAGED_CONFIGS):
         found = sorted(folder.glob("*.yaml"))
         if found:
@@ -51,7 +51,7 @@ def _final_table(result: Any) -> Any:
     from rich import box
     from rich.table import Table
 
-    from rewardkit_trl.demo._report import format_value
+    from rewardkit_demo._report import format_value
 
     table = Table(
         title="final evaluation (details: report.md)", title_justify="left", box=box.SIMPLE_HEAD
@@ -140,8 +140,8 @@ def demo_command(
     )
 
     from rewardkit import RewardKitError
-    from rewardkit_trl.demo._report import write_report
-    from rewardkit_trl.demo._runner import RunSpec, run_demo
+    from rewardkit_demo._report import write_report
+    from rewardkit_demo._runner import RunSpec, run_demo
 
     configs = _expand(runs) if runs else default_configs()
     if not configs:

@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rewardkit import load_config
-from rewardkit_trl.demo._measure import PolicyMeasure
-from rewardkit_trl.demo._task import TargetTask
+from rewardkit import ArgumentError, load_config
+from rewardkit_demo._measure import PolicyMeasure
+from rewardkit_demo._task import TargetTask
 
 __all__ = ["DemoResult", "DemoSettings", "RunResult", "RunSpec", "run_demo"]
 
@@ -193,19 +193,19 @@ def run_demo(
     specs = [RunSpec.from_file(c) for c in configs]
     names = [s.name for s in specs]
     if not specs:
-        raise ValueError("no run configs given")
+        raise ArgumentError("no run configs given")
     if len(set(names)) != len(names):
-        raise ValueError(f"run names (config file stems) must be unique, got {names}")
+        raise ArgumentError(f"run names (config file stems) must be unique, got {names}")
     for spec in specs:  # a bad config fails now, not after the runs before it have trained
         load_config(spec.config)
 
     import torch
     from transformers import set_seed
 
-    from rewardkit_trl.demo._model import build_model, build_tokenizer
-    from rewardkit_trl.demo._recording import recording_trainer_class
-    from rewardkit_trl.demo._sampling import sample_groups
-    from rewardkit_trl.demo._warmup import warm_up
+    from rewardkit_demo._model import build_model, build_tokenizer
+    from rewardkit_demo._recording import recording_trainer_class
+    from rewardkit_demo._sampling import sample_groups
+    from rewardkit_demo._warmup import warm_up
 
     started = time.perf_counter()
     previous_threads = torch.get_num_threads()

@@ -7,10 +7,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rewardkit_trl.demo._task import FORMATS, MALFORMED
+from rewardkit_demo._task import FORMATS, MALFORMED
 
 if TYPE_CHECKING:
-    from rewardkit_trl.demo._runner import DemoResult, RunResult
+    from rewardkit_demo._runner import DemoResult, RunResult
 
 __all__ = ["write_plots"]
 

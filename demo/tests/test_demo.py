@@ -1,7 +1,7 @@
 """``rewardkit demo``: the task's verifier, the plugin wiring, and short real runs.
 
 The smoke test runs the whole demo through the ``rewardkit`` CLI (the command comes from
-rewardkit-trl's plugin) with 2 GRPO steps per run: real TRL GRPOTrainer, real rewardkit
+rewardkit-demo's plugin) with 2 GRPO steps per run: real TRL GRPOTrainer, real rewardkit
 components, the real packaged embedding model.
 """
 
@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -16,7 +18,7 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
-from rewardkit_trl.demo import (
+from rewardkit_demo import (
     DemoSettings,
     PolicyMeasure,
     SampledGroups,
@@ -26,12 +28,12 @@ from rewardkit_trl.demo import (
     parse_expression,
     run_demo,
 )
-from rewardkit_trl.demo._measure import ROLES
+from rewardkit_demo._measure import ROLES
 
 from rewardkit import Outcome, RewardPipeline, Rollout, get_registry
 from rewardkit.cli import cli
 
-EXAMPLES = Path(__file__).resolve().parents[3] / "examples" / "demo"
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "demo"
 RUNS = sorted(EXAMPLES.glob("*.yaml"))
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -109,7 +111,7 @@ def test_reach_target_outcomes_and_canonical_answers() -> None:
 
 
 def _tokenizer() -> Any:
-    from rewardkit_trl.demo._model import build_tokenizer
+    from rewardkit_demo._model import build_tokenizer
 
     return build_tokenizer(TargetTask().vocabulary())
 
@@ -203,7 +205,7 @@ def _assert_roles_cover_every_token(m: dict[str, Any]) -> None:
 
 def _fake_result(tmp_path: Path, *, base: dict[str, float], final: dict[str, float]) -> Any:
     """A DemoResult with made-up numbers: the base policy and one outcome-only run."""
-    from rewardkit_trl.demo import DemoResult, RunResult, RunSpec
+    from rewardkit_demo import DemoResult, RunResult, RunSpec
 
     common = {"accuracy": 0.5, "pass@1": 0.5, "pass@8": 0.9, "pass@32": 0.93,
               "dominant_format_share": 0.6, "distinct_unsolved": 6.0}  # fmt: skip
@@ -237,7 +239,7 @@ _BASE_ENTROPY = {
 
 
 def _what_the_runs_show(tmp_path: Path, final: dict[str, float]) -> str:
-    from rewardkit_trl.demo import write_report
+    from rewardkit_demo import write_report
 
     result = _fake_result(tmp_path, base=_BASE_ENTROPY, final={**_BASE_ENTROPY, **final})
     report = write_report(result, tmp_path / "out").read_text(encoding="utf-8")
@@ -290,8 +292,8 @@ def test_report_makes_no_entropy_claim_without_an_answer_collapse(tmp_path: Path
 
 
 def test_report_puts_answer_and_non_answer_forks_side_by_side(tmp_path: Path) -> None:
-    from rewardkit_trl.demo import write_report
-    from rewardkit_trl.demo._report import ENTROPY_COLUMNS
+    from rewardkit_demo import write_report
+    from rewardkit_demo._report import ENTROPY_COLUMNS
 
     result = _fake_result(
         tmp_path, base=_BASE_ENTROPY, final={**_BASE_ENTROPY, "entropy/first_operand": 0.8}
@@ -313,15 +315,54 @@ def test_report_puts_answer_and_non_answer_forks_side_by_side(tmp_path: Path) ->
 
 def test_plugin_registers_reward_and_command() -> None:
     registry = get_registry()
-    assert registry.components["reach_target"].plugin == "trl"
+    assert registry.components["reach_target"].plugin == "demo"
     assert "demo" in [c.name for c in registry.cli_commands()]  # type: ignore[attr-defined]
     help_text = CliRunner().invoke(cli, ["--help"]).output
     assert "demo" in help_text
 
 
+def test_demo_plugin_is_the_demo_distribution_s_entry_point() -> None:
+    from importlib.metadata import entry_points
+
+    found = [ep for ep in entry_points(group="rewardkit") if ep.name == "demo"]
+    assert [(ep.dist.name if ep.dist else None, ep.value) for ep in found] == [
+        ("rewardkit-demo", "rewardkit_demo._rewardkit_plugin")
+    ]
+
+
+def _rewardkit(args: list[str], **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "rewardkit.cli", *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **env},
+        timeout=120,
+    )
+
+
+def test_without_the_demo_plugin_no_demo_component_and_a_clear_message() -> None:
+    # With the demo's plugin blocked, as if rewardkit-demo were not installed, nothing of the
+    # demo is left: rewardkit-trl itself registers no component and no command.
+    shown = _rewardkit(["components"])
+    assert shown.returncode == 0, shown.stderr
+    assert "reach_target" in shown.stdout
+    hidden = _rewardkit(["components"], REWARDKIT_DISABLE_PLUGINS="demo")
+    assert hidden.returncode == 0, hidden.stderr
+    assert "reach_target" not in hidden.stdout
+    listed = _rewardkit(["--help"])
+    assert re.search(r"^\s+demo\s", listed.stdout, re.MULTILINE), listed.stdout
+    unlisted = _rewardkit(["--help"], REWARDKIT_DISABLE_PLUGINS="demo")
+    assert unlisted.returncode == 0, unlisted.stderr
+    assert not re.search(r"^\s+demo\s", unlisted.stdout, re.MULTILINE), unlisted.stdout
+    missing = _rewardkit(["demo"], REWARDKIT_DISABLE_PLUGINS="demo")
+    assert missing.returncode == 2
+    assert "`rewardkit demo` comes from a plugin that is not installed" in missing.stderr
+    assert "install rewardkit-demo" in missing.stderr
+
+
 def test_plugin_import_stays_light() -> None:
     code = (
-        "import sys, rewardkit_trl._rewardkit_plugin as p;"
+        "import sys, rewardkit_demo._rewardkit_plugin as p;"
         "p.rewardkit_cli_commands(); p.rewardkit_components();"
         "print(sorted(m for m in ('torch', 'trl', 'transformers', 'matplotlib', 'datasets')"
         " if m in sys.modules))"
@@ -345,7 +386,7 @@ def test_shipped_run_configs_validate() -> None:
 def test_default_configs_fall_back_to_the_packaged_copies(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from rewardkit_trl.demo._command import PACKAGED_CONFIGS
+    from rewardkit_demo._command import PACKAGED_CONFIGS
 
     monkeypatch.chdir(tmp_path)  # no examples/ here, as after `pip install` in any folder
     found = default_configs()
@@ -360,7 +401,7 @@ def test_default_configs_fall_back_to_the_packaged_copies(
 
 def test_packaged_demo_configs_are_the_examples_byte_for_byte() -> None:
     # examples/demo/ is the copy readers see; the package's copy is what `rewardkit demo` runs.
-    from rewardkit_trl.demo._command import PACKAGED_CONFIGS
+    from rewardkit_demo._command import PACKAGED_CONFIGS
 
     packaged = sorted(PACKAGED_CONFIGS.glob("*.yaml"))
     assert [p.name for p in packaged] == [p.name for p in RUNS]
@@ -375,7 +416,7 @@ def test_packaged_demo_configs_are_declared_package_data() -> None:
     tomllib = pytest.importorskip("tomllib")  # Python 3.11+
 
     pyproject = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())
-    data = pyproject["tool"]["setuptools"]["package-data"]["rewardkit_trl.demo"]
+    data = pyproject["tool"]["setuptools"]["package-data"]["rewardkit_demo"]
     assert "configs/*.yaml" in data
 
 

@@ -1,5 +1,5 @@
-"""rewardkit-trl's rewardkit plugin (entry point ``trl``): the ``rewardkit demo`` command and the
-demo task's ``reach_target`` reward.
+"""rewardkit-demo's rewardkit plugin (entry point ``demo``): the ``rewardkit demo`` command and
+the demo task's ``reach_target`` reward.
 
 Loaded whenever rewardkit builds its registry, so it stays light: click and pydantic only;
 torch, transformers and TRL load when the demo runs.
@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 @rewardkit.hookimpl
 def rewardkit_components() -> list[type[Component]]:
     """The demo task's verifier, so the demo's config files validate and score anywhere."""
-    from rewardkit_trl.demo._task import ReachTargetReward
+    from rewardkit_demo._task import ReachTargetReward
 
     return [ReachTargetReward]
 
@@ -28,6 +28,6 @@ def rewardkit_components() -> list[type[Component]]:
 @rewardkit.hookimpl
 def rewardkit_cli_commands() -> list[click.Command]:
     """``rewardkit demo``."""
-    from rewardkit_trl.demo._command import demo_command
+    from rewardkit_demo._command import demo_command
 
     return [demo_command]

@@ -12,10 +12,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from rewardkit_trl.demo._measure import METRICS, ROLES
-from rewardkit_trl.demo._plots import write_plots
-from rewardkit_trl.demo._runner import DemoResult, RunResult
-from rewardkit_trl.demo._task import OPENING_WORDS
+from rewardkit_demo._measure import METRICS, ROLES
+from rewardkit_demo._plots import write_plots
+from rewardkit_demo._runner import DemoResult, RunResult
+from rewardkit_demo._task import OPENING_WORDS
 
 __all__ = ["ENTROPY_COLUMNS", "FINAL_COLUMNS", "format_value", "write_report"]
 
@@ -424,7 +424,7 @@ def _setup(result: DemoResult) -> list[str]:
         f"- **Task**: `make T :` → an expression over whole numbers with `+ - *` that equals T, "
         f"T in {task.targets[0]}..{task.targets[-1]} ({len(task.targets)} targets); the answer "
         f"is the expression, so `3 + 9`, `9 + 3`, `3 * 4` and `15 - 3` are four right answers "
-        f"to `make 12 :`. Verifier: rewardkit-trl's `reach_target` reward.",
+        f"to `make 12 :`. Verifier: rewardkit-demo's `reach_target` reward.",
         f"- **Warm-up**: {s.warmup_steps} supervised steps (AdamW, lr {s.warmup_learning_rate:g}, "
         f"64 sequences per step) on right answers drawn from the format mixture "
         + ", ".join(f"{name} {w:.0%}" for name, w in task.mixture.items())

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from functools import cache
 from typing import Any
 
-from rewardkit_trl.demo._measure import PolicyMeasure, SampledGroups
+from rewardkit_demo._measure import PolicyMeasure, SampledGroups
 
 __all__ = ["recording_trainer_class"]
 
@@ -22,9 +22,8 @@ StepHook = Callable[[int, dict[str, float]], None]
 def recording_trainer_class() -> type[Any]:
     """``RecordingGRPOTrainer(model, config, *, measure, on_step, **GRPOTrainer kwargs)``."""
     import torch
-    from transformers import PrinterCallback, TrainerCallback
-
     from rewardkit_trl import RewardKitGRPOTrainer
+    from transformers import PrinterCallback, TrainerCallback
 
     class _MeasureEachStep(TrainerCallback):
         def __init__(self, trainer: RecordingGRPOTrainer) -> None:

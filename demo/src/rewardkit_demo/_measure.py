@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from rewardkit import Batch, RewardPipeline, Rollout
-from rewardkit_trl.demo._task import (
+from rewardkit_demo._task import (
     MALFORMED,
     OPENING_WORDS,
     OPERATORS,
