@@ -32,15 +32,15 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 import numpy as np
 
 from rewardkit import Batch, Rollout, ShapingInput
-from rewardkit.shaping import (
+from rewardkit.judges import (
     DEFAULT_EMBEDDING_THRESHOLD,
-    SemanticDiversity,
+    EmbeddingJudge,
     TextEmbedder,
     default_model_path,
     diversity_from_labels,
     union_find_labels,
 )
-from rewardkit.shaping._judges import EmbeddingJudge
+from rewardkit.shaping import SemanticDiversity
 
 _ROOT = Path(__file__).resolve().parents[1]
 _ASIDES = [

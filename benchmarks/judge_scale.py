@@ -9,7 +9,7 @@ different approaches) goes through ``semantic_diversity``'s embedding judge with
 * ``local-all``: in process on every CPU this process may use;
 * ``ray-1`` / ``ray-2``: a pool of 1 or 2 Ray actors (``ray_num_cpus: 1`` each) on a local Ray
   cluster with as many CPUs as this machine;
-* ``http``: ``python -m rewardkit.shaping._embed_server`` on 127.0.0.1 (all CPUs), called with
+* ``http``: ``python -m rewardkit.judges._embed_server`` on 127.0.0.1 (all CPUs), called with
   ``backend: http``.
 
 For each: the wall time of ``term.diversity(batch)`` (models already loaded, caches empty; with
@@ -34,7 +34,7 @@ from importlib import resources
 from typing import Any
 
 from rewardkit import Batch, RewardPipeline, RewardResult, Rollout, ShapingInput
-from rewardkit.shaping import load_pairs
+from rewardkit.judges import load_pairs
 
 BACKENDS = ("local-1", "local-all", "ray-1", "ray-2", "http")
 
@@ -75,7 +75,7 @@ def make_batch(n: int, group: int, words: int, seed: int) -> ShapingInput:
 def start_server(threads: int) -> tuple[subprocess.Popen[str], str]:
     proc = subprocess.Popen(
         [
-            *(sys.executable, "-m", "rewardkit.shaping._embed_server"),
+            *(sys.executable, "-m", "rewardkit.judges._embed_server"),
             *("--port", "0", "--threads", str(threads), "--device", "cpu", "--cache-size", "0"),
         ],
         stdout=subprocess.PIPE,

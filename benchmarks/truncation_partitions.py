@@ -26,7 +26,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 import numpy as np
 from diversity_throughput import make_batch, reference_partitions
 
-from rewardkit.shaping import DEFAULT_EMBEDDING_THRESHOLD, TextEmbedder
+from rewardkit.judges import DEFAULT_EMBEDDING_THRESHOLD, TextEmbedder
 
 
 def _encode_best(texts: list[str], max_seq_length: int | None, rounds: int) -> tuple:

@@ -47,6 +47,7 @@ __all__ = [
     "ShapingTerm",
     "TokenMaskComponent",
     "entry_reference_field",
+    "entry_reference_requirement",
     "entry_references",
 ]
 
@@ -72,6 +73,9 @@ class ComponentConfig(BaseModel):
 #: Key in a field's JSON Schema extras marking a field whose value names another entry of the
 #: config; the value is the section it names an entry of (``"rewards"``, ...).
 ENTRY_REFERENCE_KEY = "x-rewardkit-entry"
+#: Key in a reference field's JSON Schema extras naming a boolean class attribute the named
+#: entry's component must declare true (``"provides_answers"`` for ``answer_from``).
+ENTRY_REQUIRES_KEY = "x-rewardkit-entry-requires"
 
 
 def entry_reference_field(
@@ -79,16 +83,21 @@ def entry_reference_field(
     *,
     description: str,
     default: Any = None,
+    requires: str | None = None,
 ) -> Any:
     """A config field whose value is the ``name`` of an entry in ``section`` of the same config.
 
     The config checks every such field (``rewardkit validate`` and ``RewardPipeline`` alike) and
     reports a name that matches no entry with its field path; the JSON Schema carries the marker
-    under :data:`ENTRY_REFERENCE_KEY`, so editors can tell the value is a name.
+    under :data:`ENTRY_REFERENCE_KEY`, so editors can tell the value is a name. ``requires``
+    names a boolean class attribute the named entry's component must declare true (an
+    ``answer_from`` that reads answers requires ``provides_answers``); an entry whose component
+    does not is rejected at the same field path.
     """
-    return Field(
-        default=default, description=description, json_schema_extra={ENTRY_REFERENCE_KEY: section}
-    )
+    extra: dict[str, Any] = {ENTRY_REFERENCE_KEY: section}
+    if requires is not None:
+        extra[ENTRY_REQUIRES_KEY] = requires
+    return Field(default=default, description=description, json_schema_extra=extra)
 
 
 def entry_references(model: type[BaseModel]) -> dict[str, str]:
@@ -99,6 +108,14 @@ def entry_references(model: type[BaseModel]) -> dict[str, str]:
         if isinstance(extra, Mapping) and isinstance(extra.get(ENTRY_REFERENCE_KEY), str):
             out[name] = str(extra[ENTRY_REFERENCE_KEY])
     return out
+
+
+def entry_reference_requirement(model: type[BaseModel], field: str) -> str | None:
+    """The class attribute an :func:`entry_reference_field` requires of the entry it names."""
+    extra = model.model_fields[field].json_schema_extra
+    if isinstance(extra, Mapping) and isinstance(extra.get(ENTRY_REQUIRES_KEY), str):
+        return str(extra[ENTRY_REQUIRES_KEY])
+    return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -240,6 +257,10 @@ class RewardComponent(Component):
 
     kind: ClassVar[ComponentKind] = ComponentKind.REWARD
     requires_reference: ClassVar[bool] = False
+    #: Whether its results carry the canonical ``answer`` of each rollout (what an
+    #: ``answer_from`` that groups by answers reads); the config rejects such an ``answer_from``
+    #: naming a reward that does not.
+    provides_answers: ClassVar[bool] = False
     #: Whether scoring waits on something outside the process (sandbox subprocesses, a remote
     #: judge) rather than on the CPU; adapters then score it concurrently with the others.
     io_bound: ClassVar[bool] = False
@@ -288,6 +309,15 @@ class TokenMaskComponent(Component):
     kind: ClassVar[ComponentKind] = ComponentKind.TOKEN_MASK
     #: Where in the loss the component acts (see :data:`rewardkit._tokens.TOKEN_STAGES`).
     token_stage: ClassVar[TokenStage] = "mask"
+    #: Whether :meth:`apply_tokens` reads ``inputs.token_text`` (the adapters then pass a
+    #: cached decoder where they have a tokenizer).
+    needs_token_text: ClassVar[bool] = False
+
+    @property
+    def logged_top_tokens(self) -> int:
+        """How many of the most frequent tokens of its ``token_counts`` (a mask's kept tokens)
+        an adapter logs as text: the config's ``top_tokens``, else 10; 0 logs none."""
+        return int(getattr(self.config, "top_tokens", 10))
 
     @property
     def normalizer(self) -> Normalizer:

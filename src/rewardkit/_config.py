@@ -30,6 +30,7 @@ from rewardkit._components import (
     Component,
     ComponentKind,
     EntryCheckContext,
+    entry_reference_requirement,
     entry_references,
 )
 from rewardkit._errors import ConfigError, ConfigErrorDetail
@@ -481,18 +482,34 @@ def _reference_checks(
     config: RewardKitConfig, where: str, entry: BaseModel
 ) -> list[ConfigErrorDetail]:
     """Fields declared with :func:`~rewardkit._components.entry_reference_field` name an entry
-    of their section (``answer_from`` names a reward, for instance)."""
+    of their section (``answer_from`` names a reward, for instance), and one whose ``requires``
+    names a class attribute names an entry whose component declares it true (an ``answer_from``
+    that reads answers names a reward with ``provides_answers``)."""
     details: list[ConfigErrorDetail] = []
     for field, section in entry_references(type(entry)).items():
         ref = getattr(entry, field, None)
         if ref is None:
             continue
-        names = [e.name for e in getattr(config, section, ())]
+        entries = list(getattr(config, section, ()))
+        names = [e.name for e in entries]
+        what = section.removesuffix("s") if section != "shaping" else "shaping term"
         if ref not in names:
-            what = section.removesuffix("s") if section != "shaping" else "shaping term"
             msg = (
                 f"{field} {ref!r} names no {what}{did_you_mean(str(ref), names)} "
                 f"{section.capitalize()}: {', '.join(names) or '(none)'}."
+            )
+            details.append(ConfigErrorDetail(f"{where}.{field}", msg))
+            continue
+        requires = entry_reference_requirement(type(entry), field)
+        if requires is None:
+            continue
+        named = entries[names.index(ref)]
+        if not getattr(component_of(named), requires, False):
+            fit = [e.name for e in entries if getattr(component_of(e), requires, False)]
+            msg = (
+                f"{field} {ref!r} names a {what} of type {named.type!r}, which does not declare "
+                f"{requires} (its results carry no answers to use). {section.capitalize()} "
+                f"that do: {', '.join(fit) or '(none)'}."
             )
             details.append(ConfigErrorDetail(f"{where}.{field}", msg))
     return details

@@ -201,15 +201,18 @@ class RewardPipeline:
         Raises :class:`EngineClosedError` after :meth:`close`: scoring never silently starts
         new workers for a pipeline its owner has shut down.
         """
+        self._check_open()
+        if self._engine is None or self._engine_pid != os.getpid():
+            self._engine = ExecutionEngine(self.config.engine)
+            self._engine_pid = os.getpid()
+        return self._engine
+
+    def _check_open(self) -> None:
         if self._closed:
             raise EngineClosedError(
                 "this RewardPipeline is closed; build a new one (RewardPipeline.from_config) to "
                 "score again"
             )
-        if self._engine is None or self._engine_pid != os.getpid():
-            self._engine = ExecutionEngine(self.config.engine)
-            self._engine_pid = os.getpid()
-        return self._engine
 
     def close(self) -> None:
         """Stop worker processes and release what components hold. Idempotent; afterwards
@@ -400,21 +403,30 @@ class RewardPipeline:
         rollouts: Sequence[Rollout],
         rewards: Sequence[RewardComponent],
         step: int | None,
-        policy: MissingReference,
+        missing_reference: MissingReference | None,
     ) -> Core[dict[str, list[RewardResult]]]:
         """The one implementation of :meth:`score_rewards` and :meth:`ascore_rewards`.
 
         Yields the ``(reward, rollouts, context)`` jobs to score (the sync driver scores them in
         turn, the async one concurrently) and returns every reward's results in input order.
+        A closed pipeline raises :class:`EngineClosedError` here, with or without rewards (its
+        shaping terms and diagnostics were released too).
         """
+        policy = self._policy(missing_reference)
+        self._check_open()
         missing = self.missing_references(rollouts, rewards)
         if missing and policy == "raise":
             i, names = next(iter(missing.items()))
             comp = next(c for c in rewards if c.name == names[0])
+            # The hint names what chose "raise": the caller's argument, or the config's strict.
+            fix = (
+                "pass missing_reference='error'"
+                if missing_reference is not None
+                else "set strict: false"
+            )
             raise BatchError(
                 f"rollout {i}: field 'reference' is missing but reward {comp.name!r} (type "
-                f"{comp.type}) needs one; set strict: false to score such rollouts as outcome "
-                "'error' instead"
+                f"{comp.type}) needs one; {fix} to score such rollouts as outcome 'error' instead"
             )
         n = len(rollouts)
         ctx = ScoringContext(engine=self.engine, step=step) if rewards else None
@@ -469,7 +481,7 @@ class RewardPipeline:
         """
         rollouts = batch.rollouts if isinstance(batch, Batch) else list(batch)
         comps = self.rewards if rewards is None else list(rewards)
-        core = self._rewards_core(rollouts, comps, step, self._policy(missing_reference))
+        core = self._rewards_core(rollouts, comps, step, missing_reference)
         return run_sync(core, lambda jobs: [self.score_reward(*job) for job in jobs])
 
     async def ascore_rewards(
@@ -486,7 +498,7 @@ class RewardPipeline:
 
         rollouts = batch.rollouts if isinstance(batch, Batch) else list(batch)
         comps = self.rewards if rewards is None else list(rewards)
-        core = self._rewards_core(rollouts, comps, step, self._policy(missing_reference))
+        core = self._rewards_core(rollouts, comps, step, missing_reference)
 
         async def score_all(jobs: list[Any]) -> list[list[RewardResult]]:
             return list(await asyncio.gather(*(self.ascore_reward(*job) for job in jobs)))

@@ -19,8 +19,22 @@ loss       ``loss_scale`` and/or ``penalty`` (B x T)    multiplies / adds them t
 diagnostic ``stats`` and/or ``sums``                    logs them
 ========== ============================================ ==========================================
 
-Every stage may return ``sums``: per-key sums over this micro-batch's valid tokens; an adapter
-logs ``sum over ranks / valid tokens over ranks`` as ``rewardkit/<type>/<key>``. A mask's
+Every stage may return, and an adapter logs under ``rewardkit/<type>/<key>`` (whatever the
+component, so a plugin's diagnostic is logged like the built-in ``token_entropy``):
+
+* ``sums``: per-key sums over this micro-batch's valid tokens; logged as
+  ``sum over ranks / valid tokens over ranks``;
+* ``ratios``: per-key ``(numerator, denominator)`` sums over this micro-batch; logged as
+  ``numerator over ranks / denominator over ranks``, nothing when that denominator is 0 (one
+  reduction for all keys: every rank must return the same keys);
+* ``metrics``: numbers already batch-global (computed over ``inputs.group`` when
+  ``inputs.gather_stats``), logged as given;
+* ``token_counts``: per-key ``(token id, count)`` pairs; an adapter adds them up over its logging
+  window and logs the component's ``logged_top_tokens`` most frequent as text where it has a
+  tokenizer.
+
+A component that needs the text of tokens declares ``needs_token_text``; the adapter then passes
+``inputs.token_text`` (token id -> its decoded piece, cached) where it has a tokenizer. A mask's
 ``stats`` (a :class:`rewardkit.masks.TokenEntropyStats`) is logged as
 ``rewardkit/token_mask/<stat>``.
 
@@ -29,7 +43,7 @@ torch-free on purpose: the tensors are typed ``Any`` and this module is a data-t
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -76,6 +90,9 @@ class TokenInputs:
     #: collective: every rank then calls the component).
     stats: bool = True
     gather_stats: bool = True
+    #: token id -> its decoded text (cached), for a component that declares
+    #: ``needs_token_text``; None where the adapter has no tokenizer.
+    token_text: Any = None
 
     def __repr__(self) -> str:
         shape = tuple(getattr(self.entropies, "shape", ()))
@@ -117,6 +134,16 @@ class TokenOutput:
     #: Per-key sums over this micro-batch's valid tokens (scalar tensors or floats); logged as
     #: ``rewardkit/<type>/<key>`` = sum over ranks / valid tokens over ranks.
     sums: Mapping[str, Any] = field(default_factory=dict)
+    #: Per-key ``(numerator, denominator)`` sums over this micro-batch (scalar tensors or
+    #: floats); logged as ``rewardkit/<type>/<key>`` = numerator over ranks / denominator over
+    #: ranks, absent when the denominator is 0. Every rank returns the same keys.
+    ratios: Mapping[str, tuple[Any, Any]] = field(default_factory=dict)
+    #: Batch-global numbers (equal on every rank), logged as ``rewardkit/<type>/<key>``.
+    metrics: Mapping[str, float] = field(default_factory=dict)
+    #: Per-key ``(token id, count)`` pairs, summed by the adapter over its logging window and
+    #: logged as text (``rewardkit/<type>/<key>``, the component's ``logged_top_tokens`` most
+    #: frequent).
+    token_counts: Mapping[str, Sequence[tuple[int, int]]] = field(default_factory=dict)
 
     def __repr__(self) -> str:
         given = [
@@ -124,4 +151,5 @@ class TokenOutput:
             for name in ("mask", "weights", "advantages", "loss_scale", "penalty", "stats")
             if getattr(self, name) is not None
         ]
-        return f"TokenOutput(normalizer={self.normalizer!r}, with={given}, sums={list(self.sums)})"
+        logged = [*self.sums, *self.ratios, *self.metrics, *self.token_counts]
+        return f"TokenOutput(normalizer={self.normalizer!r}, with={given}, logs={logged})"

@@ -16,7 +16,7 @@ import pytest
 from click.testing import CliRunner
 
 from rewardkit import Component, ConfigError, RewardPipeline, get_registry
-from rewardkit._components import entry_references
+from rewardkit._components import entry_reference_requirement, entry_references
 from rewardkit._registry import BUILTIN_PLUGINS
 from rewardkit.cli import cli
 
@@ -102,8 +102,12 @@ def test_every_builtin_with_cross_field_rules_has_a_case() -> None:
 
 @pytest.mark.parametrize("type_name", sorted(_builtins()))
 def test_every_builtin_validates_from_its_minimal_entry(tmp_path: Path, type_name: str) -> None:
-    code, out = _validate(tmp_path, _config(type_name, {}))
+    config = _config(type_name, {})
+    code, out = _validate(tmp_path, config)
     assert code == 0, out
+    # ... and the pipeline builds it: validate accepting what RewardPipeline rejects is the
+    # other half of the disagreement.
+    assert _pipeline_errors(config) is None
 
 
 @pytest.mark.parametrize(("type_name", "fields", "location"), RULES)
@@ -151,3 +155,73 @@ def test_a_component_built_on_its_own_keeps_its_rules() -> None:
     with pytest.raises(ConfigError, match="coefficient"):
         cls(cls.Config(judge="answer", quality_shift="group_min", coefficient=0.5))
     cls(cls.Config(judge="answer", coefficient=0.5)).close()
+
+
+def _answer_reference_cases() -> list[tuple[str, str]]:
+    return [
+        (t, field)
+        for t, field in _reference_cases()
+        if entry_reference_requirement(_builtins()[t].Config, field) == "provides_answers"
+    ]
+
+
+def test_the_answer_readers_declare_it() -> None:
+    cases = _answer_reference_cases()
+    assert {t for t, _ in cases} >= {"batch_repetition", "ucb_exploration", "answer_diversity"}
+    # pass@k reads only outcomes: naming a reward without answers is fine there.
+    assert ("pass_at_k", "answer_from") not in cases
+
+
+def test_which_builtin_rewards_provide_answers() -> None:
+    rewards = {t: cls for t, cls in _builtins().items() if cls.kind.value == "reward"}
+    assert {t for t, cls in rewards.items() if cls.provides_answers} == {
+        "math",
+        "numeric",
+        "exact",
+        "choice",
+    }
+
+
+@pytest.mark.parametrize("answerless", ["format", "length"])
+@pytest.mark.parametrize(("type_name", "field"), _answer_reference_cases())
+def test_an_answer_reference_to_a_reward_without_answers_is_rejected(
+    tmp_path: Path, type_name: str, field: str, answerless: str
+) -> None:
+    config = _config(type_name, {field: "shape"})
+    config["rewards"].append({"type": answerless, "name": "shape", **MINIMAL.get(answerless, {})})
+    code, out = _validate(tmp_path, config)
+    section = _SECTION[_builtins()[type_name].kind.value]
+    location = f"{section}[0].{field}"
+    assert code == 2, out
+    assert f"  {location}: {field} 'shape' names a reward of type {answerless!r}" in out
+    assert "Rewards that do: correct." in out
+    assert _pipeline_errors(config) == [location]
+    # The same entry naming the reward with answers is valid.
+    config[section][0][field] = "correct"
+    assert _validate(tmp_path, config)[0] == 0
+    assert _pipeline_errors(config) is None
+
+
+def test_an_outcome_reference_may_name_a_reward_without_answers(tmp_path: Path) -> None:
+    config = _config("pass_at_k", {"answer_from": "shape"})
+    config["rewards"].append({"type": "format", "name": "shape"})
+    assert _validate(tmp_path, config)[0] == 0
+    assert _pipeline_errors(config) is None
+
+
+@pytest.mark.parametrize("type_name", ["semantic_diversity", "partitions"])
+def test_the_answer_judge_needs_a_reward_with_answers(tmp_path: Path, type_name: str) -> None:
+    config = _config(type_name, {"judge": "answer", "answer_from": "shape"})
+    config["rewards"].append({"type": "format", "name": "shape"})
+    section = _SECTION[_builtins()[type_name].kind.value]
+    location = f"{section}[0].answer_from"
+    code, out = _validate(tmp_path, config)
+    assert code == 2, out
+    assert f"  {location}: judge 'answer' groups by answers" in out
+    assert _pipeline_errors(config) == [location]
+    # Another judge reads only outcomes from answer_from: naming `format` is fine there.
+    config[section][0]["judge"] = "embedding"
+    assert _validate(tmp_path, config)[0] == 0
+    config[section][0].update(judge="answer", answer_from="correct")
+    assert _validate(tmp_path, config)[0] == 0
+    assert _pipeline_errors(config) is None

@@ -31,6 +31,15 @@ def test_import_rewardkit_imports_nothing_heavy() -> None:
     assert "pydantic" not in loaded  # public names load lazily
 
 
+def test_import_judges_imports_nothing_heavy() -> None:
+    # The public judging subpackage: encoders and classifiers load torch, numpy,
+    # sentence-transformers and ray on first use, never at import.
+    loaded = _modules_after("import rewardkit.judges")
+    heavy = set(HEAVY) | {"ray", "numpy", "sklearn"}
+    assert not loaded & heavy, loaded & heavy
+    assert "rewardkit" in loaded
+
+
 def test_registry_and_cli_stay_torch_free() -> None:
     # Loading every installed plugin (built-ins, the example plugin, the adapters' rewardkit
     # plugins) and validating a config must not drag in the training stack.

@@ -39,23 +39,29 @@ LAYERS: tuple[frozenset[str], ...] = (
             "rewardkit._config_reference",
         }
     ),
+    # equivalence judging (public subpackage rewardkit.judges): every rewardkit.judges.* module;
+    # shaping, diagnostics and the CLI use it, it uses the config layer and below
+    frozenset({"rewardkit.judges"}),
     frozenset({"rewardkit._engine"}),
     frozenset({"rewardkit._pipeline"}),
     frozenset({"rewardkit"}),  # the package's lazy facade (its imports are TYPE_CHECKING only)
     frozenset({"rewardkit.cli"}),  # every rewardkit.cli.* module
 )
 
-#: CLI commands that still reach into a built-in plugin, until the equivalence judges become
-#: their own subpackage (issue 13 item 4). Shrink this set; never grow it.
+#: CLI commands that still reach into a built-in plugin. Shrink this set; never grow it.
 CLI_BUILTIN_IMPORTS = frozenset(
     {
         ("rewardkit.cli._report", "rewardkit.diagnostics._math"),
         ("rewardkit.cli._report", "rewardkit.verifiers"),
-        ("rewardkit.cli._report", "rewardkit.shaping"),
-        ("rewardkit.cli._report", "rewardkit.shaping._embedding"),
-        ("rewardkit.cli._train_classifier", "rewardkit.shaping._classifier"),
     }
 )
+
+#: Judging modules that use a built-in plugin: answer keys default to the verifiers' final-answer
+#: extraction (``extract_final_answer``). Shrink this set; never grow it.
+JUDGES_BUILTIN_IMPORTS = frozenset({("rewardkit.judges._answers", "rewardkit.verifiers")})
+
+#: Packages whose every module shares one layer (the name in LAYERS is the package's).
+_PACKAGE_LAYERS = ("rewardkit.cli", "rewardkit.judges")
 
 
 def _module_name(path: Path) -> str:
@@ -68,7 +74,8 @@ def _module_name(path: Path) -> str:
 
 def _core_files() -> dict[str, Path]:
     files = {_module_name(p): p for p in SRC.glob("*.py")}
-    files.update({_module_name(p): p for p in (SRC / "cli").glob("*.py")})
+    for package in ("cli", "judges"):
+        files.update({_module_name(p): p for p in (SRC / package).glob("*.py")})
     return files
 
 
@@ -104,7 +111,9 @@ def _imports(name: str, path: Path) -> set[str]:
 
 def _layer(module: str) -> int:
     for i, layer in enumerate(LAYERS):
-        if module in layer or ("rewardkit.cli" in layer and module.startswith("rewardkit.cli")):
+        if module in layer or any(
+            p in layer and module.startswith(p + ".") for p in _PACKAGE_LAYERS
+        ):
             return i
     raise AssertionError(f"{module} is in no layer: add it to LAYERS (and to DEVELOPERS.md)")
 
@@ -164,9 +173,29 @@ def test_core_modules_import_no_builtin_plugin() -> None:
     edges = {
         (name, m) for name, path in files.items() for m in _imports(name, path) if _is_builtin(m)
     }
-    core = sorted(e for e in edges if not e[0].startswith("rewardkit.cli"))
+    cli = {e for e in edges if e[0].startswith("rewardkit.cli")}
+    judges = {e for e in edges if e[0].startswith("rewardkit.judges")}
+    core = sorted(edges - cli - judges)
     assert core == [], "core modules know a particular built-in"
-    assert edges - CLI_BUILTIN_IMPORTS == set(), "a CLI command imports a built-in plugin"
+    assert cli - CLI_BUILTIN_IMPORTS == set(), "a CLI command imports a built-in plugin"
+    assert judges - JUDGES_BUILTIN_IMPORTS == set(), "a judging module imports a built-in plugin"
+    # The allow-lists only shrink: an entry whose import is gone is removed, so it cannot
+    # quietly allow the import back later.
+    assert CLI_BUILTIN_IMPORTS - cli == set(), "stale CLI_BUILTIN_IMPORTS entries"
+    assert JUDGES_BUILTIN_IMPORTS - judges == set(), "stale JUDGES_BUILTIN_IMPORTS entries"
+
+
+def test_judging_is_a_public_subpackage_the_cli_uses() -> None:
+    """The CLI, shaping and diagnostics reach judging through ``rewardkit.judges`` itself."""
+    graph = _graph()
+    assert "rewardkit.judges" in graph and "rewardkit.judges._judges" in graph
+    assert "rewardkit.judges" in graph["rewardkit.cli._train_classifier"]
+    assert not any(
+        m.startswith("rewardkit.judges._")
+        for src, targets in graph.items()
+        if not src.startswith("rewardkit.judges")
+        for m in targets
+    )
 
 
 def test_the_checker_sees_local_and_type_checking_imports(tmp_path: Path) -> None:

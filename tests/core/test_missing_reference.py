@@ -114,6 +114,23 @@ def test_the_config_picks_the_default_policy() -> None:
             lax.score(ROLLOUTS, missing_reference="raise")
 
 
+def test_the_raise_hint_names_what_chose_raise() -> None:
+    """From the config's strict the fix is the config; from the caller's argument it is the
+    argument (strict: false would change nothing there)."""
+    with _pipeline() as strict:
+        with pytest.raises(BatchError, match="set strict: false") as info:
+            strict.score(ROLLOUTS)
+        assert "missing_reference=" not in str(info.value)
+    with _pipeline(strict=False) as lax:
+        for run in (
+            lambda: lax.score(ROLLOUTS, missing_reference="raise"),
+            lambda: asyncio.run(lax.ascore(ROLLOUTS, missing_reference="raise")),
+        ):
+            with pytest.raises(BatchError, match="pass missing_reference='error'") as info:
+                run()
+            assert "strict" not in str(info.value)
+
+
 def test_missing_references_is_the_one_rule() -> None:
     with _pipeline() as p:
         assert p.missing_references(ROLLOUTS) == {1: ("seer",), 3: ("seer",)}

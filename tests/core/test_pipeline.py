@@ -160,6 +160,21 @@ def test_score_after_close_raises_instead_of_starting_new_workers() -> None:
     p.close()  # idempotent
 
 
+def test_a_closed_pipeline_without_rewards_raises_too() -> None:
+    # A shaping-only config needs no engine, but close() released its terms (judges, Ray
+    # pools): scoring afterwards must fail as for any closed pipeline, not go on quietly.
+    p = RewardPipeline({"shaping": [{"type": "batch_repetition"}]})
+    rollouts = [Rollout("q", "a"), Rollout("q", "a")]
+    assert len(p.score(rollouts).rewards) == 2  # scores while open
+    p.close()
+    with pytest.raises(EngineClosedError, match="closed"):
+        p.score(rollouts)
+    with pytest.raises(EngineClosedError, match="closed"):
+        asyncio.run(p.ascore(rollouts))
+    with pytest.raises(EngineClosedError, match="closed"):
+        p.score_rewards(rollouts)
+
+
 def test_a_reward_meeting_a_closed_engine_raises_rather_than_scoring_errors() -> None:
     # An adapter that kept the engine and scores after close: the lifecycle error surfaces; it
     # is not turned into error outcomes as a reward's own failure would be.

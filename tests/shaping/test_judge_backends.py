@@ -32,8 +32,8 @@ from rewardkit import (
     Rollout,
     ShapingInput,
 )
-from rewardkit.shaping import _embedding, load_pairs, train_classifier
-from rewardkit.shaping._embedding import LARGE_BATCH, TextEmbedder
+from rewardkit.judges import TextEmbedder, _embedding, load_pairs, train_classifier
+from rewardkit.judges._embedding import LARGE_BATCH
 
 pytestmark = pytest.mark.slow
 
@@ -88,7 +88,7 @@ def test_default_threads_override_omp_num_threads_1() -> None:
     code = (
         "import json, os, torch\n"
         "before = torch.get_num_threads()\n"
-        "from rewardkit.shaping._embedding import TextEmbedder\n"
+        "from rewardkit.judges import TextEmbedder\n"
         "e = TextEmbedder(device='cpu')\n"
         "e.encode(['one text', 'another text'])\n"
         "print(json.dumps([before, e.last_threads, torch.get_num_threads(),"
@@ -132,7 +132,7 @@ def _free_port() -> int:
 @pytest.fixture(scope="module")
 def server_url() -> Iterator[str]:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "rewardkit.shaping._embed_server", "--port", "0", "--threads", "1"],
+        [sys.executable, "-m", "rewardkit.judges._embed_server", "--port", "0", "--threads", "1"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -151,8 +151,9 @@ def test_http_backend_gives_the_local_partitions(
     server_url: str, texts: list[str], local_div: list[float]
 ) -> None:
     judge = {"backend": "http", "http_url": server_url, "http_batch_size": 7}
-    assert _diversity(judge, texts) == local_div
-    from rewardkit.shaping._backends import HttpEncoder
+    assert _diversity(judge, texts) == local_div  # base64-packed float32 (the default)
+    assert _diversity({**judge, "http_encoding_format": "float"}, texts) == local_div
+    from rewardkit.judges import HttpEncoder
 
     enc = HttpEncoder(server_url, batch_size=7, concurrency=3)
     vectors = enc.encode(texts)
@@ -215,7 +216,7 @@ def test_backend_config_errors() -> None:
         RewardPipeline.from_config(
             {"rewards": [], "shaping": [{"type": "semantic_diversity", "backend": "http"}]}
         )
-    from rewardkit.shaping import EquivalenceClassifier
+    from rewardkit.judges import EquivalenceClassifier
 
     head = EquivalenceClassifier(kind="pair_head", threshold=0.5, coef=(0.0,) * 9)  # 4-dim
     assert head.proba_from_embeddings(np.eye(4)[:1], np.eye(4)[1:2]).shape == (1,)

@@ -15,15 +15,15 @@ from click.testing import CliRunner
 
 from rewardkit import ConfigError, RewardPipeline, Rollout
 from rewardkit.cli import cli
-from rewardkit.shaping import (
+from rewardkit.judges import (
+    EmbeddingJudge,
     EquivalenceClassifier,
-    SemanticDiversity,
     TextEmbedder,
     default_model_path,
     get_embedder,
     load_pairs,
 )
-from rewardkit.shaping._judges import EmbeddingJudge
+from rewardkit.shaping import SemanticDiversity
 
 pytestmark = pytest.mark.slow
 

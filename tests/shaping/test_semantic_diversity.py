@@ -7,13 +7,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from rewardkit import BatchError, ConfigError, RewardPipeline, Rollout, parse_config
-from rewardkit.shaping import (
-    SemanticDiversity,
+from rewardkit.judges import (
     diversity_from_labels,
     leader_labels,
     short_text_equivalent,
     union_find_labels,
 )
+from rewardkit.shaping import SemanticDiversity
 
 from .helpers import shaping_input
 

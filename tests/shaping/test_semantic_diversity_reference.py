@@ -24,8 +24,7 @@ from click.testing import CliRunner
 
 from rewardkit import RewardPipeline, Rollout
 from rewardkit.cli import cli
-from rewardkit.shaping import short_text_equivalent
-from rewardkit.shaping._judges import ClassifierJudge, EmbeddingJudge
+from rewardkit.judges import ClassifierJudge, EmbeddingJudge, short_text_equivalent
 
 # --------------------------------------------------------------------------- the reference
 

@@ -566,6 +566,8 @@ def math_verify_verdict(gold: str, completion: str, timeout_s: int = 30) -> bool
 
 _SPACED_GROUP = re.compile(r"\d(?:\s|\\[,;! ]|~)+\d{3}(?!\d)")
 
+_SINGLE_VAR_EQ = re.compile(r"\s*[A-Za-z]\s*=")
+
 _PLAIN_WORD_UNIT = re.compile(r"[+-]?\d+(?:\.\d+)?(?: [A-Za-z]{2,}){1,2}")
 
 #: The documented deliberate differences from math-verify (docs/verifiers.md, "Where the
@@ -579,6 +581,9 @@ DELIBERATE = {
     "boxes read as one list": (True, False),
     "exact decimal arithmetic": (True, False),
     "plain-word unit": (True, False),
+    "trailing period": (True, False),
+    "Unicode digits": (True, False),
+    "variable name": (True, False),
 }
 
 
@@ -602,6 +607,12 @@ def explain(pair: Pair, mv: bool, result: Any) -> str | None:
         return "exact decimal arithmetic"
     if rk and _PLAIN_WORD_UNIT.fullmatch(pair.pred.strip()):
         return "plain-word unit"
+    if rk and re.search(r"\d\}?\.\}?$", pair.pred.strip()):
+        return "trailing period"
+    if rk and any(c.isdigit() and not c.isascii() for c in pair.pred):
+        return "Unicode digits"
+    if rk and _SINGLE_VAR_EQ.match(pair.gold) and _SINGLE_VAR_EQ.match(pair.pred):
+        return "variable name"
     if not rk and (result.reason or "").startswith("hedged"):
         return "hedged"
     if not rk and pair.form == "value_words":

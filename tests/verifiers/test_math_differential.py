@@ -163,6 +163,10 @@ DELIBERATE_CASES = [
     ("boxes read as one list", "3, 5", "It is $\\boxed{3}$ or maybe $\\boxed{5}$.", True),
     ("exact decimal arithmetic", "60200", completion_of("6.02\\times10^4"), True),
     ("plain-word unit", "365", completion_of("365 dollars"), True),
+    ("trailing period", "5", completion_of("5."), True),
+    ("trailing period", "\\frac{1}{2}", completion_of("\\frac{1}{2}."), True),
+    ("Unicode digits", "5", completion_of("\uff15"), True),
+    ("variable name", "x=5", completion_of("y=5"), True),
 ]
 
 

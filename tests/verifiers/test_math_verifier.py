@@ -278,7 +278,8 @@ def test_correct_answers_report_the_references_key(context: ScoringContext) -> N
         (["(3, 5)", "\\left(3,5\\right)"], "(3, 5)"),
         (["x+1", "1+x", "x + 1"], "x + 1"),  # not a closed form: sympy's text, from the worker
         (["0.5", "2^{-1}", "\\frac{1}{2}"], "1/2"),  # the closed-form and sympy keys agree
-        (["2^{100}"], "2**100"),  # not evaluated: the key must not cost more than the verdict
+        (["2^{100}"], "1267650600228229401496703205376"),  # small: the key of its value
+        (["2^{100000}"], "2**100000"),  # not evaluated: the key must not cost more than the verdict
     ],
 )
 def test_wrong_answers_spelled_differently_share_one_key(

@@ -192,6 +192,7 @@ class ReachTargetReward(RewardComponent):
     """
 
     type: ClassVar[str] = "reach_target"
+    provides_answers: ClassVar[bool] = True
     Config: ClassVar[type[ComponentConfig]] = _ReachTargetConfig
     requires_reference: ClassVar[bool] = True
 

@@ -286,7 +286,7 @@ def _embedding_partitions(vectors: Any, threshold: float) -> int:
     """Classes of one group under the embedding judge: union-find over pairs with cos >= threshold."""
     import numpy as np
 
-    from rewardkit.shaping import union_find_labels
+    from rewardkit.judges import union_find_labels
 
     n = len(vectors)
     ii, jj = np.triu_indices(n, k=1)
@@ -299,9 +299,9 @@ def step_metrics(
 ) -> dict[str, float]:
     """Every report metric for one step's rows (per group, then averaged over groups).
 
-    ``embedder``: a :class:`~rewardkit.shaping.TextEmbedder` for the embedding metrics (float32).
+    ``embedder``: a :class:`~rewardkit.judges.TextEmbedder` for the embedding metrics (float32).
     """
-    from rewardkit.shaping import DEFAULT_EMBEDDING_THRESHOLD, AnswerJudge
+    from rewardkit.judges import DEFAULT_EMBEDDING_THRESHOLD, AnswerJudge
 
     groups: dict[Hashable, list[ReportRow]] = defaultdict(list)
     for r in rows:
@@ -559,7 +559,7 @@ def report_command(
         raise click.ClickException(f"{scored}: no rows")
     embedder = None
     if embeddings:
-        from rewardkit.shaping._embedding import get_embedder
+        from rewardkit.judges import get_embedder
 
         embedder = get_embedder()
     # Overall, a group is one prompt at one step, as in the per-step tables.

@@ -70,7 +70,7 @@ def train_classifier_command(
     max_length: int,
 ) -> None:
     """Train a same-approach classifier on PAIRS (JSONL rows: text_a, text_b, same)."""
-    from rewardkit.shaping._classifier import load_pairs, train_classifier
+    from rewardkit.judges import load_pairs, train_classifier
 
     try:
         labelled = load_pairs(pairs)

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
 
 from pydantic import Field, field_validator
 
-from rewardkit._components import ComponentConfig, DiagnosticMetric
+from rewardkit._components import ComponentConfig, DiagnosticMetric, EntryCheckContext
 from rewardkit._errors import BatchError, JudgeUnavailableError, StateError
 from rewardkit._rollout import Rollout
 from rewardkit.diagnostics._math import (
@@ -26,15 +26,23 @@ from rewardkit.diagnostics._math import (
     num_partitions,
     pass_at_k,
 )
-from rewardkit.shaping._answers import answer_from_field, answer_keys, correct_flags
-from rewardkit.shaping._backends import BackendConfig, build_encoder, unavailable_floor_warning
+from rewardkit.judges import (
+    BackendConfig,
+    JudgeConfig,
+    answer_from_field,
+    answer_judge_problems,
+    answer_keys,
+    build_encoder,
+    build_judge,
+    correct_flags,
+    unavailable_floor_warning,
+)
 from rewardkit.shaping._counts import prompt_id
-from rewardkit.shaping._semantic_diversity import JudgeConfig, build_judge
 from rewardkit.shaping._ucb_exploration import _PER_STEP_IDS
 
 if TYPE_CHECKING:
     from rewardkit._scored import ScoredBatch
-    from rewardkit.shaping._backends import Encoder
+    from rewardkit.judges import Encoder
 
 __all__ = ["AnswerDiversity", "DistinctN", "EmbeddingDiversity", "PartitionCount", "PassAtK"]
 
@@ -92,7 +100,7 @@ class AnswerDiversity(DiagnosticMetric):
     type: ClassVar[str] = "answer_diversity"
 
     class Config(ComponentConfig):
-        answer_from: str | None = answer_from_field()
+        answer_from: str | None = answer_from_field(answers=True)
         history: bool = Field(
             default=True,
             description="Also split groups by whether their prompt was ever solved over the run "
@@ -316,6 +324,11 @@ class PartitionCount(DiagnosticMetric):
         pass
 
     config: Config
+
+    @classmethod
+    def check_entry(cls, entry: Any, context: EntryCheckContext) -> list[tuple[str, str]]:
+        """``judge: answer`` needs an ``answer_from`` reward whose results carry answers."""
+        return answer_judge_problems(entry, context)
 
     def __init__(self, config: ComponentConfig | None = None, *, name: str | None = None) -> None:
         super().__init__(config, name=name)

@@ -13,7 +13,7 @@ from pydantic import Field
 
 from rewardkit._components import ComponentConfig, DiagnosticMetric
 from rewardkit.diagnostics._math import pass_at_k
-from rewardkit.shaping._answers import answer_from_field, correct_flags
+from rewardkit.judges import answer_from_field, correct_flags
 from rewardkit.shaping._logprobs import logprob_ranks, mean_logprobs
 
 if TYPE_CHECKING:

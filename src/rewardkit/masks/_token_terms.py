@@ -247,24 +247,32 @@ class TokenEntropyConfig(ComponentConfig):
 
 class TokenEntropyTerm(_NotAMask):
     """Token-entropy statistics per step (no mask needed): mean, quantiles, top-share mass,
-    correct vs incorrect, high-entropy tokens."""
+    correct vs incorrect, the answer span versus the rest, high-entropy tokens."""
 
     type: ClassVar[str] = "token_entropy"
     token_stage: ClassVar[str] = "diagnostic"
+    needs_token_text: ClassVar[bool] = True
     Config: ClassVar[type[ComponentConfig]] = TokenEntropyConfig
     config: TokenEntropyConfig
 
     def apply_tokens(self, inputs: TokenInputs) -> TokenOutput:
-        """``mask``: the top ``top_share`` tokens by entropy over every rank of ``inputs.group``
-        (a collective), ``stats``: the statistics of all valid tokens with that top share as the
-        kept set. The adapters add the entropy-mass share, the answer span and the tokens as
-        text, which need their tokenizer and reductions."""
+        """``mask``: the top ``top_share`` tokens by entropy (over every rank of
+        ``inputs.group`` when ``inputs.gather_stats``: a collective); ``stats``: the statistics
+        of all valid tokens with that top share as the kept set, logged through ``metrics``;
+        ``ratios``: the top share's part of the entropy mass and, with ``inputs.token_text``,
+        the answer span (the final answer's tokens as the verifiers' extractor finds them)
+        versus the rest of those completions; ``token_counts``: the top tokens' ids. Nothing is
+        logged when no rank has a valid token."""
+        import torch
+
+        from rewardkit.masks._answer_span import answer_token_mask
         from rewardkit.masks._entropy_mask import entropy_mask
         from rewardkit.masks._entropy_stats import token_entropy_stats
 
         h = inputs.entropies.detach().float()
         valid = inputs.valid.bool()
-        top = entropy_mask(h, valid, self.config.top_share, scope="global", group=inputs.group)
+        scope = "global" if inputs.gather_stats else "batch"
+        top = entropy_mask(h, valid, self.config.top_share, scope=scope, group=inputs.group)
         stats = token_entropy_stats(
             h,
             valid,
@@ -275,4 +283,39 @@ class TokenEntropyTerm(_NotAMask):
             group=inputs.group,
             gather=inputs.gather_stats,
         )
-        return TokenOutput(mask=top, stats=stats)
+        if stats.num_tokens == 0:
+            return TokenOutput(mask=top, stats=stats)
+        metrics = {
+            "mean": stats.mean,
+            "p50": stats.p50,
+            "p80": stats.p80,
+            "p95": stats.p95,
+            "top_threshold": stats.threshold,
+        }
+        if stats.mean_correct is not None:
+            metrics["mean_correct"] = stats.mean_correct
+        if stats.mean_incorrect is not None:
+            metrics["mean_incorrect"] = stats.mean_incorrect
+        ratios: dict[str, tuple[Any, Any]] = {"mass_top": ((h * top).sum(), (h * valid).sum())}
+        if inputs.token_text is not None:
+            if inputs.token_ids is None:  # every rank still returns the same keys
+                answer = torch.zeros_like(valid)
+                found = torch.zeros(valid.shape[0], dtype=torch.bool, device=valid.device)
+            else:
+                answer, found = answer_token_mask(
+                    inputs.token_ids, valid, None, pieces=inputs.token_text
+                )
+            h64 = h.to(torch.float64)
+            ans = answer.bool() & valid
+            rest = valid & ~ans & found.bool()[:, None]
+            rows = valid.any(dim=1)
+            ratios["answer_found_share"] = ((found.bool() & rows).sum(), rows.sum())
+            ratios["answer_span_mean"] = ((h64 * ans).sum(), ans.sum())
+            ratios["rest_mean"] = ((h64 * rest).sum(), rest.sum())
+        return TokenOutput(
+            mask=top,
+            stats=stats,
+            metrics=metrics,
+            ratios=ratios,
+            token_counts={"high_entropy_tokens": stats.kept_token_counts},
+        )

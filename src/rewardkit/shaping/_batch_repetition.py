@@ -9,7 +9,7 @@ from typing import ClassVar, Literal
 from pydantic import Field
 
 from rewardkit._components import ComponentConfig, ShapingInput, ShapingTerm
-from rewardkit.shaping._answers import answer_from_field, answer_keys
+from rewardkit.judges import answer_from_field, answer_keys
 
 __all__ = ["BatchRepetitionPenalty", "repetition_penalty"]
 
@@ -36,7 +36,7 @@ class BatchRepetitionPenalty(ShapingTerm):
     type: ClassVar[str] = "batch_repetition"
 
     class Config(ComponentConfig):
-        answer_from: str | None = answer_from_field()
+        answer_from: str | None = answer_from_field(answers=True)
         scope: Literal["group", "batch"] = Field(
             default="group",
             description="Count repeats within each prompt group ('group') or across the whole "

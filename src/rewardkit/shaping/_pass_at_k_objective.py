@@ -11,7 +11,7 @@ from pydantic import Field
 
 from rewardkit._components import ComponentConfig, EntryCheckContext, ShapingInput, ShapingTerm
 from rewardkit._errors import BatchError
-from rewardkit.shaping._answers import answer_from_field, correct_flags
+from rewardkit.judges import answer_from_field, correct_flags
 
 __all__ = ["PassAtKObjective", "pass_at_k_advantages", "pkpo_rewards"]
 

@@ -13,7 +13,7 @@ from rewardkit._components import ComponentConfig, ShapingInput, ShapingTerm
 from rewardkit._errors import BatchError, StateError
 from rewardkit._rollout import Rollout
 from rewardkit._state import read_state_file, write_state_file
-from rewardkit.shaping._answers import answer_from_field, answer_keys, correct_flags
+from rewardkit.judges import answer_from_field, answer_keys, correct_flags
 from rewardkit.shaping._counts import AnswerCounts, answer_id, prompt_id
 
 __all__ = ["UCBExplorationBonus", "ucb_bonus"]
@@ -43,7 +43,7 @@ class UCBExplorationBonus(ShapingTerm):
     type: ClassVar[str] = "ucb_exploration"
 
     class Config(ComponentConfig):
-        answer_from: str | None = answer_from_field()
+        answer_from: str | None = answer_from_field(answers=True)
         variant: Literal["raw", "mean_baseline", "constant_baseline"] = Field(
             default="constant_baseline",
             description="raw: b; mean_baseline: b minus the mean of the other rollouts' b in the "

@@ -78,6 +78,7 @@ class ChoiceVerifier(RewardComponent):
     """Multiple-choice letter (A-J) from boxed answers, answer cues or a lone final letter."""
 
     type: ClassVar[str] = "choice"
+    provides_answers: ClassVar[bool] = True
     Config: ClassVar[type[ComponentConfig]] = ChoiceConfig
     requires_reference: ClassVar[bool] = True
     config: ChoiceConfig

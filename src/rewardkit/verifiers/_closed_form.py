@@ -387,7 +387,11 @@ def closed_form(normalized: str) -> ClosedForm | None:
             elements = [_element(p) for p in parts]
             if any(e is None for e in elements):
                 return None
-            return ("seq", s[0], s[-1], tuple(elements))
+            left, right = s[0], s[-1]
+            if len(elements) == 2:  # an interval never contains an infinite end: (1, oo] = (1, oo)
+                left = "(" if elements[0] == ("inf", -1) else left
+                right = ")" if elements[1] == ("inf", 1) else right
+            return ("seq", left, right, tuple(elements))
     parts = _split_top(s)
     if parts is None:
         return None
@@ -453,6 +457,8 @@ def format_closed_form(value: ClosedForm) -> str:
         return f"Matrix([{rows}])"
     if kind == "set":
         members = sorted(value[1], key=_sort_key)  # type: ignore[arg-type]
+        if len(members) == 1:  # math-verify calls {5} (or 5, 5) and 5 equal: one key
+            return _format_number(members[0])
         return "{" + ", ".join(_format_number(m) for m in members) + "}"
     _, left, right, elements = value
     return f"{left}{', '.join(_format_element(e) for e in elements)}{right}"  # type: ignore[union-attr]

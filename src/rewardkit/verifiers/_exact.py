@@ -40,6 +40,7 @@ class ExactMatchVerifier(RewardComponent):
     """Normalised string match of the final answer against the reference (or any of a list)."""
 
     type: ClassVar[str] = "exact"
+    provides_answers: ClassVar[bool] = True
     Config: ClassVar[type[ComponentConfig]] = ExactConfig
     requires_reference: ClassVar[bool] = True
     config: ExactConfig

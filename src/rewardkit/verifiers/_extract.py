@@ -422,9 +422,70 @@ _VALUE_WORDS = frozenset(
 )
 
 
+# Words of at most three letters are units only when known: `2 xy` is 2xy to math-verify.
+_SHORT_UNITS = frozenset(
+    [
+        "ab",
+        "am",
+        "bc",
+        "by",
+        "cc",
+        "cm",
+        "cu",
+        "day",
+        "deg",
+        "dm",
+        "ft",
+        "g",
+        "gal",
+        "gm",
+        "hr",
+        "in",
+        "kg",
+        "km",
+        "kmh",
+        "l",
+        "lb",
+        "lt",
+        "m",
+        "mg",
+        "mi",
+        "min",
+        "ml",
+        "mm",
+        "mp",
+        "mph",
+        "mt",
+        "mtr",
+        "oz",
+        "pm",
+        "rd",
+        "rs",
+        "s",
+        "sec",
+        "sq",
+        "st",
+        "t",
+        "th",
+        "yd",
+        "yr",
+    ]
+)
+
+
+def _is_short_unit(word: str) -> bool:
+    # Case matters, as to math-verify: `2 AB` is a product, `2 ab` a unit.
+    return word in _SHORT_UNITS or (word.endswith("s") and word[:-1] in _SHORT_UNITS)
+
+
 def _is_unit(words: str) -> bool:
-    """Whether the words after a number only name a unit (``apples``, ``cm``)."""
-    return not any(w.lower() in _NOT_UNITS or w.lower() in _VALUE_WORDS for w in words.split())
+    """Whether the words after a number only name a unit (``apples``, ``cm``, not ``xy``)."""
+    return not any(
+        w.lower() in _NOT_UNITS
+        or w.lower() in _VALUE_WORDS
+        or (len(w) <= 3 and not _is_short_unit(w))
+        for w in words.split()
+    )
 
 
 def _drop_plain_unit(s: str) -> str:
@@ -472,7 +533,19 @@ def _strip_wrappers(s: str) -> str:
     return s
 
 
+# A squared or cubed unit: `5\text{ cm}^2`, `5\text{ m}^{3}` (math-verify drops it too).
+_UNIT_POWER = re.compile(r"\}\s*\^\s*(?:\d|\{\s*\d\s*\})$")
+
+
 def _drop_trailing_unit(s: str) -> str:
+    m = _UNIT_POWER.search(s)
+    if m is not None:
+        head = _drop_trailing_unit_text(s[: m.start() + 1])
+        return head if head != s[: m.start() + 1] else s
+    return _drop_trailing_unit_text(s)
+
+
+def _drop_trailing_unit_text(s: str) -> str:
     for w in ("\\text", "\\mbox", "\\mathrm"):
         k = s.rfind(w + "{")
         if k > 0 and s.endswith("}") and _braced(s, k + len(w)) == (s[k + len(w) + 1 : -1], len(s)):

@@ -52,7 +52,9 @@ _MAX_KEY_CHARS = 256
 
 
 def _is_cheap_to_evaluate(expr: Any) -> bool:
-    """Whether ``doit()`` is safe: no factorials, no powers with big or non-literal exponents.
+    """Whether ``doit()`` is safe: factorials only of integers up to 100, powers only with small
+    literal exponents or an integer result of at most 800 bits (``2^{100}``, ``5!`` get the key
+    of their value, as their closed-form spellings do).
 
     The deadline bounds it anyway; this keeps a wrong answer like ``2^{10^{9}}`` from turning
     into a timeout just to compute its key.
@@ -60,10 +62,18 @@ def _is_cheap_to_evaluate(expr: Any) -> bool:
     import sympy
 
     for node in sympy.preorder_traversal(expr):
-        if isinstance(node, (sympy.factorial, sympy.factorial2, sympy.gamma, sympy.binomial)):
+        if isinstance(node, (sympy.factorial, sympy.factorial2)):
+            arg = node.args[0]
+            if not (arg.is_Integer and 0 <= arg <= 100):  # 100! has 158 digits
+                return False
+            continue
+        if isinstance(node, (sympy.gamma, sympy.binomial)):
             return False
         if isinstance(node, sympy.Pow):
             e = node.exp
+            small = e.is_Integer and node.base.is_Integer  # 2^{100}: as long as a key may be
+            if small and abs(e) * int(node.base).bit_length() <= 800:
+                continue
             if not e.free_symbols and not (e.is_Number and abs(e) <= 64):
                 return False
     return True
@@ -153,7 +163,7 @@ def _fast_verdict(gold: str, pred: str, *, strict: bool) -> bool | None:
     Only verdicts math-verify would give too: equal exact values are equal; unequal ones are
     left to math-verify when a decimal point is involved (its rounding may call 0.333333 and
     1/3 equal) or when the two are different kinds of object that it might still relate
-    (a one-element set and a number, lists with different brackets, anything when not strict).
+    (a one-element set and a number, a set and a tuple, lists with different brackets).
     """
     g, p = closed_form(gold), closed_form(pred)
     if g is None or p is None:
@@ -167,9 +177,12 @@ def _fast_verdict(gold: str, pred: str, *, strict: bool) -> bool | None:
         same_shape = g[0] == p[0] and [len(r) for r in g[1]] == [len(r) for r in p[1]]  # type: ignore[arg-type]
         return False if same_shape else None
     if g[0] != p[0]:
-        if not strict or any(x[0] == "set" and len(x[1]) == 1 for x in (g, p)):  # type: ignore[arg-type]
-            return None
-        return False
+        # Different kinds of object: math-verify may still relate them (a set reference and a
+        # tuple answer compare as lists, ``\\{1,2\\}`` = ``(1,2)``; a one-element set and a
+        # number). A number is never a set of several values.
+        kinds = {g[0], p[0]}
+        several = all(len(x[1]) > 1 for x in (g, p) if x[0] == "set")  # type: ignore[arg-type]
+        return False if kinds == {"num", "set"} and several else None
     if g[0] == "seq" and (g[1], g[2]) != (p[1], p[2]) and (len(g[3]) > 2 or len(p[3]) > 2):  # type: ignore[arg-type]
         return None
     return False
@@ -253,6 +266,7 @@ class MathVerifier(RewardComponent):
     type: ClassVar[str] = "math"
     Config: ClassVar[type[ComponentConfig]] = MathConfig
     requires_reference: ClassVar[bool] = True
+    provides_answers: ClassVar[bool] = True
     config: MathConfig
 
     # ------------------------------------------------------------------ per rollout, in process

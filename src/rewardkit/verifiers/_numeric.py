@@ -153,6 +153,7 @@ class NumericVerifier(RewardComponent):
     type: ClassVar[str] = "numeric"
     Config: ClassVar[type[ComponentConfig]] = NumericConfig
     requires_reference: ClassVar[bool] = True
+    provides_answers: ClassVar[bool] = True
     config: NumericConfig
 
     def score(self, rollouts: Sequence[Rollout], context: ScoringContext) -> list[RewardResult]:

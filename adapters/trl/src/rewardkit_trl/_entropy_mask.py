@@ -7,14 +7,12 @@ overrides that hook, so the mask costs no extra pass over the logits.
 
 from __future__ import annotations
 
-import math
 from collections import Counter
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from rewardkit import ArgumentError, ArgumentTypeError, TokenMaskComponent, metric_name
 from rewardkit.masks import (
     TokenEntropyStats,
-    TokenEntropyTerm,
     TokenInputs,
     TokenOutput,
     by_stage,
@@ -24,7 +22,7 @@ from rewardkit.masks import (
     run_token_term,
     sum_metric_key,
 )
-from rewardkit.masks._answer_span import TokenPieces, answer_span_entropy, answer_token_mask
+from rewardkit.masks._answer_span import TokenPieces
 
 if TYPE_CHECKING:
     import torch
@@ -113,12 +111,10 @@ class EntropyMaskMixin:
             "train": Counter(),
             "eval": Counter(),
         }
-        self._rewardkit_high_counts: dict[str, Counter[int]] = {
-            "train": Counter(),
-            "eval": Counter(),
-        }
+        # (term name, token_counts key) -> per-mode counts of the token terms' token_counts.
+        self._rewardkit_term_counts: dict[tuple[str, str], dict[str, Counter[int]]] = {}
         self._rewardkit_logps: torch.Tensor | None = None
-        self._rewardkit_pieces: TokenPieces | None = None  # token_entropy's decode cache
+        self._rewardkit_pieces: TokenPieces | None = None  # token_text's decode cache
         self._rewardkit_penalty: torch.Tensor | None = None
         if self.token_mask is not None or self.token_terms:
             trainer: Any = self
@@ -225,9 +221,6 @@ class EntropyMaskMixin:
             metrics[key].append(float(pair[0] / pair[1].clamp(min=1.0)))
 
         for term in self.token_terms:
-            if isinstance(term, TokenEntropyTerm):
-                self._record_token_entropy(term, base, mode)
-                continue
             logps = self._rewardkit_logps
             if term.token_stage == "loss" and logps is None:
                 continue
@@ -238,6 +231,7 @@ class EntropyMaskMixin:
                 logprobs=logps,
                 old_logprobs=logps.detach() if old is None and logps is not None else old,
                 weights=out,
+                token_text=self._rewardkit_token_text() if term.needs_token_text else None,
             )
             result: TokenOutput = run_token_term(term, term_inputs)
             if result.advantages is not None:
@@ -251,62 +245,44 @@ class EntropyMaskMixin:
                 self._rewardkit_penalty = penalty
             for key, value in result.sums.items():
                 record(sum_metric_key(term, key), value)
+            self._record_term_logs(term, result, mode, n_valid.device)
         return out
 
-    def _record_token_entropy(self, term: TokenEntropyTerm, base: TokenInputs, mode: str) -> None:
-        """``token_entropy``: statistics of all valid tokens of every rank (its
-        ``apply_tokens``, one all-gather), the share of the entropy mass in the top
-        ``top_share`` tokens of all ranks, the answer span versus the rest, and the ids of the
-        top tokens for the text list ``log()`` adds."""
+    def _record_term_logs(
+        self, term: TokenMaskComponent, result: TokenOutput, mode: str, device: Any
+    ) -> None:
+        """A token term's ``ratios`` (numerators and denominators summed over ranks in one
+        reduction), ``metrics`` (batch-global already) and ``token_counts`` (kept for
+        ``log()``), whatever the term: the built-in ``token_entropy`` and a plugin's alike."""
         import torch
 
         trainer: Any = self
-        result = run_token_term(term, base)
-        stats, top = result.stats, result.mask
-        h = base.entropies.detach().float()
-        valid = base.valid.bool()
-        token_ids = base.token_ids
-        if stats is None or stats.num_tokens == 0:
-            return
-        prefix = metric_name("token_entropy", "")
-        mass = torch.stack([(h * top).sum(), (h * valid).sum()])
-        mass = trainer.accelerator.reduce(mass, reduction="sum")
-        values = {
-            "mean": stats.mean,
-            "p50": stats.p50,
-            "p80": stats.p80,
-            "p95": stats.p95,
-            "mass_top": float(mass[0] / mass[1]) if float(mass[1]) > 0 else math.nan,
-            "top_threshold": stats.threshold,
-        }
-        if stats.mean_correct is not None:
-            values["mean_correct"] = stats.mean_correct
-        if stats.mean_incorrect is not None:
-            values["mean_incorrect"] = stats.mean_incorrect
-        values.update(self._rewardkit_answer_span(h, valid, token_ids))
-        for key, value in values.items():
-            trainer._metrics[mode][prefix + key].append(float(value))
-        self._rewardkit_high_counts[mode].update(dict(stats.kept_token_counts))
+        logged = trainer._metrics[mode]
+        if result.ratios:
+            parts = [
+                torch.as_tensor(v, device=device) for pair in result.ratios.values() for v in pair
+            ]
+            sums = torch.stack([p.detach().to(torch.float64).reshape(()) for p in parts])
+            sums = trainer.accelerator.reduce(sums, reduction="sum").tolist()
+            for k, key in enumerate(result.ratios):
+                num, den = sums[2 * k], sums[2 * k + 1]
+                if den > 0:
+                    logged[sum_metric_key(term, key)].append(num / den)
+        for key, value in result.metrics.items():
+            logged[sum_metric_key(term, key)].append(float(value))
+        for key, pairs in result.token_counts.items():
+            counts = self._rewardkit_term_counts.setdefault(
+                (term.name, key), {"train": Counter(), "eval": Counter()}
+            )
+            counts[mode].update(dict(pairs))
 
-    def _rewardkit_answer_span(
-        self, h: torch.Tensor, valid: torch.Tensor, token_ids: Any
-    ) -> dict[str, float]:
-        """``token_entropy``'s answer span: the entropy of the tokens of the final answer (as the
-        verifiers' extractor finds it in the decoded completion) versus the rest of those
-        completions, reduced over every rank (a collective: every rank calls it, with or
-        without token ids, so the reduction always pairs up)."""
-        import torch
-
-        trainer: Any = self
-        if token_ids is None:
-            answer = torch.zeros_like(valid)
-            found = torch.zeros(valid.shape[0], dtype=torch.bool, device=valid.device)
-        else:
-            if self._rewardkit_pieces is None:
-                tokenizer = getattr(trainer.processing_class, "tokenizer", trainer.processing_class)
-                self._rewardkit_pieces = TokenPieces(tokenizer)
-            answer, found = answer_token_mask(token_ids, valid, None, pieces=self._rewardkit_pieces)
-        return answer_span_entropy(h, valid, answer, found)
+    def _rewardkit_token_text(self) -> TokenPieces:
+        """token id -> its decoded piece, cached, from the trainer's tokenizer."""
+        if self._rewardkit_pieces is None:
+            trainer: Any = self
+            tokenizer = getattr(trainer.processing_class, "tokenizer", trainer.processing_class)
+            self._rewardkit_pieces = TokenPieces(tokenizer)
+        return self._rewardkit_pieces
 
     def _rewardkit_aggregate(self, per_token: torch.Tensor, inputs: dict[str, Any]) -> Any:
         """A per-token term aggregated exactly as TRL 1.16's ``_compute_loss`` aggregates the
@@ -339,17 +315,18 @@ class EntropyMaskMixin:
     def log(self, logs: dict[str, Any], start_time: float | None = None) -> None:
         trainer: Any = self
         mode = "train" if trainer.model.training else "eval"
-        diag = next((t for t in self.token_terms if isinstance(t, TokenEntropyTerm)), None)
-        high = self._rewardkit_high_counts[mode]
-        if diag is not None and high and diag.config.top_tokens > 0:
-            tokenizer = getattr(trainer.processing_class, "tokenizer", trainer.processing_class)
-            key = metric_name("token_entropy", "high_entropy_tokens")
-            logs[f"eval_{key}" if mode == "eval" else key] = format_forking_tokens(
-                decode_token_counts(high.most_common(diag.config.top_tokens), tokenizer)
-            )
-        high.clear()
+        by_name = {t.name: t for t in self.token_terms}
+        for (name, key), per_mode in self._rewardkit_term_counts.items():
+            counts, term = per_mode[mode], by_name[name]
+            if counts and term.logged_top_tokens > 0:
+                tokenizer = getattr(trainer.processing_class, "tokenizer", trainer.processing_class)
+                metric = sum_metric_key(term, key)
+                logs[f"eval_{metric}" if mode == "eval" else metric] = format_forking_tokens(
+                    decode_token_counts(counts.most_common(term.logged_top_tokens), tokenizer)
+                )
+            counts.clear()
         counts = self._rewardkit_token_counts[mode] if self.token_mask is not None else None
-        top = getattr(getattr(self.token_mask, "config", None), "top_tokens", 10)
+        top = self.token_mask.logged_top_tokens if self.token_mask is not None else 0
         if counts and top > 0:
             tokenizer = getattr(trainer.processing_class, "tokenizer", trainer.processing_class)
             key = self.metric_prefix + "forking_tokens"

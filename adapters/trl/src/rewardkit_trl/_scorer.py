@@ -446,7 +446,7 @@ def _local_encoders(pipeline: RewardPipeline) -> list[tuple[Any, str, Any]]:
     find every vector cached instead of each rank embedding the whole batch. Remote backends
     (ray, http) are left alone: they embed elsewhere already.
     """
-    from rewardkit.shaping._embedding import TextEmbedder
+    from rewardkit.judges import TextEmbedder
 
     out: list[tuple[Any, str, Any]] = []
     for comp in (*pipeline.shaping, *pipeline.diagnostics):
@@ -469,7 +469,7 @@ def _embed_own(
 ) -> list[tuple[list[str], Any]]:
     """This rank's texts and vectors per encoder: every completion, or only the correct ones
     for a ``semantic_diversity`` with ``partition: correct`` (the only ones it embeds)."""
-    from rewardkit.shaping._answers import correct_flags
+    from rewardkit.judges import correct_flags
 
     texts = [r.completion_text for r in batch]
     out = []

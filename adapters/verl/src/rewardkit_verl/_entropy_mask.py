@@ -26,7 +26,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from rewardkit import RewardKitError, TokenMaskComponent, metric_name
+from rewardkit import RewardKitError, TokenMaskComponent
 from rewardkit.masks import (
     TOKEN_MASK_PREFIX,
     TokenEntropyStats,
@@ -35,7 +35,6 @@ from rewardkit.masks import (
     policy_weights,
     run_token_term,
     sum_metric_key,
-    token_entropy_stats,
 )
 
 if TYPE_CHECKING:
@@ -47,6 +46,7 @@ __all__ = [
     "advantage_term_nested",
     "apply_entropy_mask_to_batch",
     "apply_verl_policy_loss",
+    "diagnostic_term_metrics",
     "entropy_advantage_nested",
     "mask_advantages",
     "mask_advantages_nested",
@@ -427,7 +427,7 @@ def advantage_term_nested(fields: Any, term: Any, *, entropy_key: str = "entropy
     return out, means
 
 
-def token_entropy_metrics(
+def diagnostic_term_metrics(
     fields: Any,
     term: Any,
     *,
@@ -435,13 +435,16 @@ def token_entropy_metrics(
     tokenizer: Any = None,
     entropy_key: str = "entropy",
 ) -> tuple[dict[str, float], list[tuple[str, int]]]:
-    """``token_entropy`` on the driver: statistics of the old-policy entropy of the whole
-    training batch (numbers for verl's metrics) and the most frequent tokens of the top
-    ``top_share`` by entropy, decoded (for the driver's log; verl's trackers take numbers).
-    With a ``tokenizer`` and ``responses`` also ``answer_found_share``, ``answer_span_mean`` and
-    ``rest_mean``: the entropy of the final answer's tokens versus the rest of those responses
-    (:func:`rewardkit.masks.answer_token_mask`)."""
-    from rewardkit.masks import entropy_mask
+    """A diagnostic-stage token term (``token_entropy``, or a plugin's) on the driver, over the
+    old-policy entropy of the whole training batch, through the contract
+    (:func:`rewardkit.masks.run_token_term`): its ``metrics``, ``ratios`` and ``sums`` as
+    numbers for verl's metrics (``rewardkit/<type>/<key>``), and the ``logged_top_tokens`` most
+    frequent of its ``token_counts``, decoded (for the driver's log; verl's trackers take
+    numbers). A term that ``needs_token_text`` gets it from ``tokenizer`` (without one, e.g. a
+    custom trainer passing none, it runs without text: ``token_entropy`` then leaves out the
+    answer span)."""
+    from rewardkit.masks import decode_token_counts
+    from rewardkit.masks._answer_span import TokenPieces
 
     if entropy_key not in fields:
         raise EntropyNotComputedError(_BATCH_HINT.format(key=entropy_key))
@@ -449,35 +452,35 @@ def token_entropy_metrics(
     valid = _padded(fields["response_mask"]).bool()
     ids = fields.get("responses", None)
     ids = None if ids is None else _padded(ids)
-    if not bool(valid.any()):
-        return {}, []
-    top = entropy_mask(h, valid, term.config.top_share)
-    stats = token_entropy_stats(h, valid, kept_mask=top, token_ids=ids, correct=correct)
-    prefix = metric_name("token_entropy", "")
-    out = {
-        prefix + "mean": stats.mean,
-        prefix + "p50": stats.p50,
-        prefix + "p80": stats.p80,
-        prefix + "p95": stats.p95,
-        prefix + "mass_top": float((h * top).sum() / (h * valid).sum().clamp(min=1e-12)),
-        prefix + "top_threshold": stats.threshold,
-    }
-    if stats.mean_correct is not None:
-        out[prefix + "mean_correct"] = stats.mean_correct
-    if stats.mean_incorrect is not None:
-        out[prefix + "mean_incorrect"] = stats.mean_incorrect
-    if tokenizer is not None and ids is not None:
-        # The answer span needs the text: on the driver, with verl's tokenizer (without one,
-        # e.g. a custom trainer passing none, only the other statistics are logged).
-        from rewardkit.masks._answer_span import answer_span_entropy, answer_token_mask
-
-        answer, found = answer_token_mask(ids, valid, tokenizer)
-        span = answer_span_entropy(h, valid, answer, found, gather=False)
-        out.update({prefix + k: v for k, v in span.items()})
+    text = TokenPieces(tokenizer) if term.needs_token_text and tokenizer is not None else None
+    result = run_token_term(
+        term,
+        TokenInputs(
+            entropies=h,
+            valid=valid,
+            token_ids=ids,
+            correct=correct,
+            advantages=fields.get("advantages", None),
+            gather_stats=False,  # the driver holds the whole batch
+            token_text=text,
+        ),
+    )
+    out = {sum_metric_key(term, k): float(v) for k, v in result.metrics.items()}
+    for key, (num, den) in result.ratios.items():
+        if float(den) > 0:
+            out[sum_metric_key(term, key)] = float(num) / float(den)
+    n_valid = valid.sum().clamp(min=1)
+    out.update({sum_metric_key(term, k): float(v / n_valid) for k, v in result.sums.items()})
     words: list[tuple[str, int]] = []
-    if tokenizer is not None and term.config.top_tokens > 0:
-        words = stats.forking_tokens(tokenizer, top=term.config.top_tokens)
+    top = term.logged_top_tokens
+    if tokenizer is not None and top > 0:
+        for pairs in result.token_counts.values():
+            words += decode_token_counts(list(pairs)[:top], tokenizer)
     return out, words
+
+
+#: The name of :func:`diagnostic_term_metrics` before any diagnostic term could use it.
+token_entropy_metrics = diagnostic_term_metrics
 
 
 def token_terms_of(config: Any) -> list[Any]:
@@ -501,12 +504,12 @@ def transfer_queue_token_terms(
     import transfer_queue as tq
     from verl.utils import tensordict_utils as tu
 
-    from rewardkit.masks import TokenEntropyTerm, format_forking_tokens
+    from rewardkit.masks import format_forking_tokens
     from rewardkit_verl._log import logger
 
     advantage_terms = [t for t in terms if t.token_stage == "advantage"]
-    diag = next((t for t in terms if isinstance(t, TokenEntropyTerm)), None)
-    if not advantage_terms and diag is None:
+    diagnostic_terms = [t for t in terms if t.token_stage == "diagnostic"]
+    if not advantage_terms and not diagnostic_terms:
         return {}
     keys = list(batch.keys)
     fields = tq.kv_batch_get(
@@ -515,11 +518,11 @@ def transfer_queue_token_terms(
         select_fields=["advantages", "response_mask", "entropy", "responses"],
     )
     metrics: dict[str, float] = {}
-    if diag is not None:
-        values, words = token_entropy_metrics(fields, diag, correct=correct, tokenizer=tokenizer)
+    for term in diagnostic_terms:
+        values, words = diagnostic_term_metrics(fields, term, correct=correct, tokenizer=tokenizer)
         metrics.update(values)
         if words:
-            logger.info("rewardkit: high-entropy tokens %s", format_forking_tokens(words))
+            logger.info("rewardkit: %s tokens %s", term.name, format_forking_tokens(words))
     if advantage_terms:
         new = fields["advantages"]
         for term in advantage_terms:

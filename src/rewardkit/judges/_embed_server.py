@@ -1,28 +1,30 @@
 """A small OpenAI-compatible embeddings server for a local sentence-transformers folder.
 
-``python -m rewardkit.shaping._embed_server [--model DIR] [--host 127.0.0.1] [--port 0]
+``python -m rewardkit.judges._embed_server [--model DIR] [--host 127.0.0.1] [--port 0]
 [--threads N]`` serves ``POST /v1/embeddings`` (``{"input": [...], "model": ...}`` ->
-``{"object": "list", "data": [{"object": "embedding", "index": i, "embedding": [...]}], ...}``)
+``{"object": "list", "data": [{"object": "embedding", "index": i, "embedding": [...]}], ...}``;
+``"encoding_format": "base64"`` packs each embedding as little-endian float32, as OpenAI does)
 and ``GET /health``, and prints ``listening on http://HOST:PORT`` once the model is loaded.
 
 It exists so ``backend: http`` can be tested and benchmarked against a real server on a machine
 without a GPU serving stack (``infinity-emb`` does not install alongside rewardkit's pins: it
 needs ``click<8.2``). For training at scale, serve the model with vLLM, SGLang, TEI or Infinity:
 they speak the same protocol. Embeddings are float32 and unit-norm, computed by the same
-:class:`~rewardkit.shaping._embedding.TextEmbedder` as ``backend: local``, so partitions match.
+:class:`~rewardkit.judges._embedding.TextEmbedder` as ``backend: local``, so partitions match.
 Requests are handled one at a time (the model uses every thread it is given).
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
 import json
 import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from rewardkit.shaping._embedding import TextEmbedder
+from rewardkit.judges._embedding import TextEmbedder
 
 __all__ = ["main", "make_server"]
 
@@ -69,8 +71,15 @@ def make_server(
                 return
             with lock:
                 vectors = embedder.encode(texts, exact=True)
+            packed = doc.get("encoding_format") == "base64"  # OpenAI: little-endian float32
             data = [
-                {"object": "embedding", "index": i, "embedding": v.tolist()}
+                {
+                    "object": "embedding",
+                    "index": i,
+                    "embedding": base64.b64encode(v.astype("<f4").tobytes()).decode("ascii")
+                    if packed
+                    else v.tolist(),
+                }
                 for i, v in enumerate(vectors)
             ]
             self._send(

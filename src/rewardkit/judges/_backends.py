@@ -6,7 +6,7 @@ judges and the ``embedding_diversity`` diagnostic only see that interface, so a 
 computed the same way whichever backend produced the vectors; the driver keeps only the
 pairwise scores and the partition (a few milliseconds for thousands of completions).
 
-* ``local`` - :class:`~rewardkit.shaping._embedding.TextEmbedder` in this process (the
+* ``local`` - :class:`~rewardkit.judges._embedding.TextEmbedder` in this process (the
   default; on CPU it sets its torch thread count, ``threads:``).
 * ``ray`` - :class:`RayEncoderPool`: ``ray_replicas`` Ray actors, each holding a
   ``TextEmbedder`` with ``ray_num_cpus`` / ``ray_num_gpus``, embed length-balanced shards of a
@@ -15,7 +15,7 @@ pairwise scores and the partition (a few milliseconds for thousands of completio
   ``RAY_ADDRESS`` or starts a local cluster), is created on first use, reused every step, and
   killed by ``close()`` (the pipeline's, so the trainer's).
 * ``http`` - :class:`HttpEncoder`: an OpenAI-compatible ``POST {http_url}/embeddings`` endpoint
-  (vLLM, SGLang, TEI and Infinity serve one; ``python -m rewardkit.shaping._embed_server``
+  (vLLM, SGLang, TEI and Infinity serve one; ``python -m rewardkit.judges._embed_server``
   serves a local sentence-transformers folder), in batches of ``http_batch_size`` texts,
   ``http_concurrency`` requests at a time, each with a timeout and bounded retries.
 
@@ -26,6 +26,7 @@ Remote failures raise :class:`~rewardkit._errors.JudgeUnavailableError`; with
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import http.client
 import json
@@ -46,7 +47,7 @@ from pydantic import Field, model_validator
 from rewardkit._components import ComponentConfig
 from rewardkit._errors import ConfigError, ConfigFieldError, JudgeUnavailableError
 from rewardkit._rollout import encodable_text
-from rewardkit.shaping._embedding import _text_key, get_embedder
+from rewardkit.judges._embedding import _text_key, get_embedder
 
 if TYPE_CHECKING:
     import numpy as np
@@ -57,6 +58,7 @@ __all__ = [
     "HttpEncoder",
     "RayEncoderPool",
     "build_encoder",
+    "unavailable_floor_warning",
 ]
 
 logger = logging.getLogger("rewardkit")
@@ -124,6 +126,12 @@ class BackendConfig(ComponentConfig):
         "serve the encoder its head was trained on.",
     )
     http_batch_size: int = Field(default=256, ge=1, description="backend http: texts per request.")
+    http_encoding_format: Literal["base64", "float"] = Field(
+        default="base64",
+        description="backend http: the OpenAI `encoding_format` requested. base64: packed "
+        "float32, decoded without parsing numbers (the driver's cost stays small at thousands "
+        "of texts); float: JSON numbers, for servers without base64.",
+    )
     http_concurrency: int = Field(
         default=4, ge=1, description="backend http: requests in flight at once."
     )
@@ -202,6 +210,7 @@ def build_encoder(
         cfg.http_timeout_s,
         cfg.http_retries,
         cfg.http_api_key_env,
+        cfg.http_encoding_format,
     )
 
 
@@ -275,7 +284,7 @@ class _EmbedWorker:
         max_seq_length: int | None,
         threads: int | None,
     ) -> None:
-        from rewardkit.shaping._embedding import TextEmbedder
+        from rewardkit.judges._embedding import TextEmbedder
 
         self.embedder = TextEmbedder(
             model,
@@ -480,8 +489,10 @@ class HttpEncoder(_CachedEncoder):
         timeout_s: float = 60.0,
         retries: int = 2,
         api_key_env: str | None = None,
+        encoding_format: str = "base64",
     ) -> None:
         super().__init__()
+        self.encoding_format = encoding_format
         base = url.rstrip("/")
         self.endpoint = base if base.endswith("/embeddings") else base + "/embeddings"
         self.model = model
@@ -514,8 +525,8 @@ class HttpEncoder(_CachedEncoder):
             headers["Authorization"] = f"Bearer {key}"
         return headers
 
-    def _post(self, texts: list[str]) -> list[list[float]]:
-        body: dict[str, Any] = {"input": texts, "encoding_format": "float"}
+    def _post(self, texts: list[str]) -> list[Any]:
+        body: dict[str, Any] = {"input": texts, "encoding_format": self.encoding_format}
         if self.model is not None:
             body["model"] = self.model
         data = json.dumps(body).encode("utf-8")
@@ -551,10 +562,17 @@ class HttpEncoder(_CachedEncoder):
             "is the embedding server running and reachable from this process?"
         )
 
-    def _rows(self, payload: Any, n: int) -> list[list[float]]:
+    def _rows(self, payload: Any, n: int) -> list[Any]:
+        import numpy as np
+
         try:
             items = sorted(payload["data"], key=lambda d: int(d["index"]))
-            rows = [list(d["embedding"]) for d in items]
+            rows = [
+                np.frombuffer(base64.b64decode(e), dtype="<f4")
+                if isinstance(e, str)
+                else np.asarray(e, dtype=np.float32)
+                for e in (d["embedding"] for d in items)
+            ]
         except (KeyError, TypeError, ValueError) as exc:
             raise JudgeUnavailableError(
                 f"backend http: {self.endpoint} answered no OpenAI embeddings list "
@@ -579,7 +597,11 @@ class HttpEncoder(_CachedEncoder):
         else:
             with ThreadPoolExecutor(workers, thread_name_prefix="rewardkit-http") as pool:
                 rows = [r for part in pool.map(self._post, chunks) for r in part]
-        out = np.asarray(rows, dtype=np.float32)
+        if len({r.shape for r in rows}) != 1:
+            raise JudgeUnavailableError(
+                f"backend http: {self.endpoint} returned embeddings of different lengths"
+            )
+        out = np.stack(rows).astype(np.float32, copy=False)
         if not np.all(np.isfinite(out)):
             raise JudgeUnavailableError(f"backend http: {self.endpoint} returned non-finite values")
         return out
@@ -594,6 +616,7 @@ def _http_encoder(
     timeout_s: float,
     retries: int,
     api_key_env: str | None,
+    encoding_format: str = "base64",
 ) -> HttpEncoder:
     return HttpEncoder(
         url,
@@ -603,6 +626,7 @@ def _http_encoder(
         timeout_s=timeout_s,
         retries=retries,
         api_key_env=api_key_env,
+        encoding_format=encoding_format,
     )
 
 

@@ -19,11 +19,14 @@ from rewardkit._rollout import Batch, Outcome, RewardResult
 __all__ = ["answer_from_field", "answer_keys", "correct_flags"]
 
 
-def answer_from_field() -> Any:
+def answer_from_field(*, answers: bool = False) -> Any:
     """The shared ``answer_from`` field; the config checks that it names a reward of the config
-    (it is an :func:`~rewardkit._components.entry_reference_field`)."""
+    (it is an :func:`~rewardkit._components.entry_reference_field`). ``answers``: the component
+    always reads that reward's answers (not only its outcomes), so the named reward must declare
+    ``provides_answers``."""
     return entry_reference_field(
         "rewards",
+        requires="provides_answers" if answers else None,
         description="Name of the reward whose canonical answers (and outcomes) to use. Unset: "
         "the completion's final answer is extracted and normalised (last \\boxed{}, else 'the "
         "answer is ...', else '####'), and a rollout counts as correct only when every reward "

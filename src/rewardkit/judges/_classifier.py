@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from rewardkit._errors import ConfigError, RewardKitError
-from rewardkit.shaping._embedding import TextEmbedder, get_embedder, resolve_model_path
+from rewardkit.judges._embedding import TextEmbedder, get_embedder, resolve_model_path
 
 if TYPE_CHECKING:
     import numpy as np

@@ -21,10 +21,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal, Protocol
 
 from rewardkit._errors import JudgeUnavailableError
-from rewardkit.shaping._backends import Encoder, unavailable_floor_warning
-from rewardkit.shaping._classifier import EquivalenceClassifier
-from rewardkit.shaping._embedding import Precision
-from rewardkit.shaping._partition import Clustering, partition, union_find_labels
+from rewardkit.judges._backends import Encoder, unavailable_floor_warning
+from rewardkit.judges._classifier import EquivalenceClassifier
+from rewardkit.judges._embedding import Precision
+from rewardkit.judges._partition import Clustering, partition, union_find_labels
 
 if TYPE_CHECKING:
     import numpy as np
