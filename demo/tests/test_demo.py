@@ -377,6 +377,7 @@ def test_shipped_run_configs_validate() -> None:
         "b_batch_repetition",
         "c_semantic_diversity",
         "d_entropy_mask",
+        "e_pass_at_k",
     ]
     for path in RUNS:
         result = CliRunner().invoke(cli, ["validate", str(path)])

@@ -118,6 +118,14 @@ def entry_reference_requirement(model: type[BaseModel], field: str) -> str | Non
     return None
 
 
+def require_combine(entry: Any, combine: str, message: str) -> list[tuple[str, str]]:
+    """A ``check_entry`` rule for a shaping term that only works with one ``combine``: its
+    problem ``("combine", message)`` when the entry sets another (unset counts as ``combine``)."""
+    if getattr(entry, "combine", combine) != combine:
+        return [("combine", message)]
+    return []
+
+
 @dataclass(frozen=True, slots=True)
 class EntryCheckContext:
     """What :meth:`Component.check_entry` sees besides the entry itself.

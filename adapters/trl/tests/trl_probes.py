@@ -67,6 +67,7 @@ class ReferenceEchoProbe(RewardComponent):
     """1 when the completion text equals the reference; the answer is the reference."""
 
     type = "reference_echo_probe"
+    provides_answers = True
     requires_reference: ClassVar[bool] = True
 
     def score(self, rollouts: Sequence[Rollout], context: ScoringContext) -> list[RewardResult]:
@@ -86,6 +87,7 @@ class DigitClassProbe(RewardComponent):
     """
 
     type = "digit_class_probe"
+    provides_answers = True
 
     def score(self, rollouts: Sequence[Rollout], context: ScoringContext) -> list[RewardResult]:
         out = []

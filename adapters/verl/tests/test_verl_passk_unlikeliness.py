@@ -3,8 +3,6 @@ code, log-probs read from verl's tensors, and the registered trainer on a real T
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -13,7 +11,7 @@ from rewardkit_verl._logprobs import logprob_rows
 from rewardkit_verl._scorer import close_scorers, scorer_for
 from rewardkit_verl._settings import settings_from_kwargs
 from rewardkit_verl._shaping import BatchShaper
-from verl_testlib import generated_trainer_config
+from verl_testlib import generated_trainer_config, local_ray
 
 from rewardkit import Rollout
 from rewardkit.shaping import pass_at_k_advantages, unlikeliness_factors
@@ -130,22 +128,8 @@ def test_logprob_rows_from_padded_and_jagged_tensors() -> None:
 
 @pytest.fixture(scope="module")
 def ray_session() -> Any:
-    ray = pytest.importorskip("ray")
-    tests_dir = str(Path(__file__).parent)
-    ray.init(
-        num_cpus=4,  # logical: TransferQueue's controller and storage reserve one each
-        include_dashboard=False,
-        log_to_driver=False,
-        runtime_env={
-            "env_vars": {
-                "PYTHONPATH": os.pathsep.join([tests_dir, os.environ.get("PYTHONPATH", "")]),
-                "HF_HUB_OFFLINE": "1",
-                "TOKENIZERS_PARALLELISM": "false",
-            }
-        },
-    )
-    yield ray
-    ray.shutdown()
+    with local_ray() as ray:
+        yield ray
 
 
 @pytest.mark.slow

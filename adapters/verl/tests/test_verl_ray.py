@@ -8,7 +8,6 @@ One Ray session for the module: starting Ray and TransferQueue is most of the co
 
 from __future__ import annotations
 
-import os
 import time
 from pathlib import Path
 from typing import Any
@@ -21,6 +20,7 @@ from verl_testlib import (
     close_scorer,
     engine_worker_pids,
     generated_trainer_config,
+    local_ray,
     make_dataproto,
     process_gone,
     verl_config,
@@ -39,22 +39,8 @@ MATH_CONFIG = {
 
 @pytest.fixture(scope="module")
 def ray_session() -> Any:
-    ray = pytest.importorskip("ray")
-    tests_dir = str(Path(__file__).parent)
-    ray.init(
-        num_cpus=4,  # logical: TransferQueue's controller and storage reserve one each
-        include_dashboard=False,
-        log_to_driver=False,
-        runtime_env={
-            "env_vars": {
-                "PYTHONPATH": os.pathsep.join([tests_dir, os.environ.get("PYTHONPATH", "")]),
-                "HF_HUB_OFFLINE": "1",
-                "TOKENIZERS_PARALLELISM": "false",
-            }
-        },
-    )
-    yield ray
-    ray.shutdown()
+    with local_ray() as ray:
+        yield ray
     close_scorers()
 
 

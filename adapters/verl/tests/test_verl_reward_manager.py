@@ -175,7 +175,8 @@ def test_compute_score_pkg_path_returns_the_same_keys(tmp_path: Any) -> None:
 
 SHAPED_CONFIG = {
     **KEYWORD_CONFIG,
-    "shaping": [{"type": "batch_repetition", "answer_from": "says_answer"}],
+    # keyword results carry no answers: the term keys answers the default way (final answer)
+    "shaping": [{"type": "batch_repetition"}],
     "diagnostics": [{"type": "answer_diversity", "name": "diversity"}],
 }
 

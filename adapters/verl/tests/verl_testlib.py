@@ -7,8 +7,10 @@ would find whichever was imported first.)
 
 from __future__ import annotations
 
+import contextlib
+import os
 import string
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -191,3 +193,26 @@ def rollouts_of_dataproto(tokenizer: Any, data: Any) -> list[Any]:
             )
         )
     return out
+
+
+@contextlib.contextmanager
+def local_ray() -> Iterator[Any]:
+    """A local Ray cluster for a test module (skips without ray); actors import this folder."""
+    import pytest
+
+    ray = pytest.importorskip("ray")
+    tests_dir = str(Path(__file__).parent)
+    ray.init(
+        num_cpus=4,  # logical: TransferQueue's controller and storage reserve one each
+        include_dashboard=False,
+        log_to_driver=False,
+        runtime_env={
+            "env_vars": {
+                "PYTHONPATH": os.pathsep.join([tests_dir, os.environ.get("PYTHONPATH", "")]),
+                "HF_HUB_OFFLINE": "1",
+                "TOKENIZERS_PARALLELISM": "false",
+            }
+        },
+    )
+    yield ray
+    ray.shutdown()

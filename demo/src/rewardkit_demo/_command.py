@@ -14,7 +14,7 @@ from rewardkit_demo._runner import DemoSettings
 __all__ = ["default_configs", "demo_command"]
 
 _DEFAULTS_FOLDER = Path("examples") / "demo"
-#: The four demo configs shipped inside the package, so ``rewardkit demo`` runs from any folder
+#: The demo configs shipped inside the package, so ``rewardkit demo`` runs from any folder
 #: after ``pip install rewardkit-demo``; ``examples/demo/`` of the repository holds the same
 #: files for readers (a test keeps the two copies identical).
 PACKAGED_CONFIGS = Path(__file__).resolve().parent / "configs"
@@ -91,7 +91,7 @@ def _expand(paths: tuple[Path, ...]) -> list[Path]:
     multiple=True,
     type=click.Path(exists=True, path_type=Path),
     help="A rewardkit config file (or a folder of them) to train one run with; repeat for "
-    "several runs. Default: ./examples/demo/*.yaml if present, else the four packaged demo "
+    "several runs. Default: ./examples/demo/*.yaml if present, else the packaged demo "
     "configs.",
 )
 @click.option(

@@ -6,10 +6,7 @@ average over (no unsolved group, no group of at least k) is left out rather than
 
 from __future__ import annotations
 
-import base64
 import math
-import sys
-from array import array
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
 
@@ -37,8 +34,7 @@ from rewardkit.judges import (
     correct_flags,
     unavailable_floor_warning,
 )
-from rewardkit.shaping._counts import prompt_id
-from rewardkit.shaping._ucb_exploration import _PER_STEP_IDS
+from rewardkit.shaping._counts import check_prompt_id_column, pack_u64, prompt_id, unpack_u64
 
 if TYPE_CHECKING:
     from rewardkit._scored import ScoredBatch
@@ -55,30 +51,6 @@ def _mean(values: Iterable[float]) -> float | None:
 def _put(out: dict[str, float], key: str, value: float | None) -> None:
     if value is not None:
         out[key] = value
-
-
-def _pack_ids(ids: Iterable[int]) -> str:
-    """Sorted 64-bit ids as base64 of little-endian uint64 (8 bytes per id in the state file)."""
-    arr = array("Q", sorted(ids))
-    if sys.byteorder != "little":
-        arr.byteswap()
-    return base64.b64encode(arr.tobytes()).decode("ascii")
-
-
-def _unpack_ids(text: Any, where: str) -> set[int]:
-    if not isinstance(text, str):
-        raise StateError(f"{where}: 'ever_solved' must be a base64 string")
-    try:
-        raw = base64.b64decode(text.encode("ascii"), validate=True)
-    except (ValueError, UnicodeEncodeError) as exc:
-        raise StateError(f"{where}: 'ever_solved' is not valid base64: {exc}") from None
-    if len(raw) % 8:
-        raise StateError(f"{where}: 'ever_solved' has {len(raw)} bytes, not a multiple of 8")
-    arr = array("Q")
-    arr.frombytes(raw)
-    if sys.byteorder != "little":
-        arr.byteswap()
-    return set(arr)
 
 
 _HISTORY_FORMAT = 1
@@ -114,15 +86,7 @@ class AnswerDiversity(DiagnosticMetric):
             "id such as verl's 'uid'.",
         )
 
-        @field_validator("prompt_id_column")
-        @classmethod
-        def _not_per_step(cls, value: str | None) -> str | None:
-            if value in _PER_STEP_IDS:
-                raise ValueError(
-                    f"{value!r} changes every step, so history keyed on it never matches; use a "
-                    "dataset id column (e.g. 'index') or leave unset to hash the prompt"
-                )
-            return value
+        _not_per_step = field_validator("prompt_id_column")(check_prompt_id_column)
 
     config: Config
 
@@ -185,7 +149,7 @@ class AnswerDiversity(DiagnosticMetric):
 
     def state_dict(self) -> dict[str, Any]:
         """The ids of the prompts ever solved (JSON: base64 of sorted little-endian uint64)."""
-        return {"format": _HISTORY_FORMAT, "ever_solved": _pack_ids(self.ever_solved)}
+        return {"format": _HISTORY_FORMAT, "ever_solved": pack_u64(sorted(self.ever_solved))}
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         where = f"{self.name} (answer_diversity)"
@@ -196,7 +160,7 @@ class AnswerDiversity(DiagnosticMetric):
                 f"{where}: state format {state.get('format')!r}; this rewardkit reads "
                 f"{_HISTORY_FORMAT}"
             )
-        self.ever_solved = _unpack_ids(state["ever_solved"], where)
+        self.ever_solved = set(unpack_u64(state["ever_solved"], f"{where}: 'ever_solved'"))
 
     def merge_state(self, state: Mapping[str, Any]) -> None:
         """Add another process's solved prompts (a union) to this one's."""

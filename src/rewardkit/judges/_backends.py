@@ -47,7 +47,7 @@ from pydantic import Field, model_validator
 from rewardkit._components import ComponentConfig
 from rewardkit._errors import ConfigError, ConfigFieldError, JudgeUnavailableError
 from rewardkit._rollout import encodable_text
-from rewardkit.judges._embedding import _text_key, get_embedder
+from rewardkit.judges._embedding import _text_key, cached_rows, get_embedder
 
 if TYPE_CHECKING:
     import numpy as np
@@ -244,30 +244,18 @@ class _CachedEncoder:
             resolved = "float32" if exact else self.resolve(precision)
             keys = [_text_key(t) for t in texts]
             cache = self._caches.setdefault(resolved, OrderedDict())
-            found: dict[bytes, np.ndarray] = {}
-            todo: dict[bytes, str] = {}
-            for k, t in zip(keys, texts):
-                if k in found or k in todo:
-                    continue
-                hit = cache.get(k)
-                if hit is not None:
-                    cache.move_to_end(k)
-                    found[k] = hit
-                else:
-                    todo[k] = t
-            if todo:
-                vectors = np.asarray(self._compute(list(todo.values()), resolved), np.float32)
-                if vectors.ndim != 2 or vectors.shape[0] != len(todo):
+
+            def compute(new: list[str]) -> np.ndarray:
+                vectors = np.asarray(self._compute(new, resolved), np.float32)
+                if vectors.ndim != 2 or vectors.shape[0] != len(new):
                     raise JudgeUnavailableError(
-                        f"{self!r} returned {vectors.shape} vectors for {len(todo)} texts"
+                        f"{self!r} returned {vectors.shape} vectors for {len(new)} texts"
                     )
                 vectors /= np.linalg.norm(vectors, axis=1, keepdims=True).clip(min=1e-12)
                 self._dim = vectors.shape[1]
-                for k, v in zip(todo, vectors):
-                    found[k] = cache[k] = v
-                while len(cache) > self.cache_size:
-                    cache.popitem(last=False)
-            return np.stack([found[k] for k in keys])
+                return vectors
+
+            return cached_rows(cache, self.cache_size, keys, texts, compute)
 
 
 # --------------------------------------------------------------------------- ray

@@ -34,7 +34,7 @@ import os
 import sys
 import threading
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -115,6 +115,40 @@ def resolve_model_path(model: str | None) -> str:
 
 def _text_key(text: str) -> bytes:
     return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).digest()
+
+
+def cached_rows(
+    cache: OrderedDict[bytes, np.ndarray],
+    cache_size: int,
+    keys: Sequence[bytes],
+    texts: Sequence[str],
+    compute: Callable[[list[str]], np.ndarray],
+) -> np.ndarray:
+    """One row per text (``keys[i]`` is ``_text_key(texts[i])``): from the LRU ``cache`` where
+    present, else from ``compute`` (called once, on the distinct missing texts, returning their
+    rows in order), which are then cached, the cache cut to ``cache_size`` entries."""
+    import numpy as np
+
+    # Read cached rows out before inserting new ones: with more new texts than the cache
+    # holds, inserting evicts entries this very call still needs.
+    found: dict[bytes, np.ndarray] = {}
+    todo: dict[bytes, str] = {}
+    for k, t in zip(keys, texts):
+        if k in found or k in todo:
+            continue
+        hit = cache.get(k)
+        if hit is not None:
+            cache.move_to_end(k)
+            found[k] = hit
+        else:
+            todo[k] = t
+    if todo:
+        vectors = compute(list(todo.values()))
+        for k, v in zip(todo, vectors):
+            found[k] = cache[k] = v
+        while len(cache) > cache_size:
+            cache.popitem(last=False)
+    return np.stack([found[k] for k in keys])
 
 
 def _cpu_has_fast_bf16() -> bool:
@@ -273,29 +307,15 @@ class TextEmbedder:
             if not keys:
                 return np.zeros((0, self.dimension), dtype=np.float32)
             cache = self._caches.setdefault(resolved, OrderedDict())
-            # Read cached rows out before inserting new ones: with more new texts than the cache
-            # holds, inserting evicts entries this very call still needs.
-            found: dict[bytes, np.ndarray] = {}
-            todo: dict[bytes, str] = {}
-            for k, t in zip(keys, texts):
-                if k in found or k in todo:
-                    continue
-                hit = cache.get(k)
-                if hit is not None:
-                    cache.move_to_end(k)
-                    found[k] = hit
-                else:
-                    todo[k] = t
-            if todo:
-                vectors = self._encode_new(list(todo.values()), resolved)
+
+            def compute(new: list[str]) -> np.ndarray:
+                vectors = self._encode_new(new, resolved)
                 if resolved != "float32":
                     # Re-normalise in float32: rows rounded in bf16 are only unit to ~1e-3.
                     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True).clip(min=1e-12)
-                for k, v in zip(todo, vectors):
-                    found[k] = cache[k] = v
-                while len(cache) > self.cache_size:
-                    cache.popitem(last=False)
-            return np.stack([found[k] for k in keys])
+                return vectors
+
+            return cached_rows(cache, self.cache_size, keys, texts, compute)
 
     def _encode_new(self, texts: list[str], resolved: str) -> np.ndarray:
         """Run the model on texts not in the cache, with an explicit torch thread count on CPU."""

@@ -42,22 +42,38 @@ def prompt_id(value: Any) -> int:
     return _hash64(b"j" + json.dumps(value, sort_keys=True, default=str).encode("utf-8"))
 
 
-def _pack(values: Iterable[int]) -> str:
+# Trainer columns that change every step: keying history on them would never match again.
+PER_STEP_IDS = frozenset({"uid", "request_id", "rollout_id"})
+
+
+def check_prompt_id_column(value: str | None) -> str | None:
+    """A ``prompt_id_column`` validator: refuses a per-step id column (:data:`PER_STEP_IDS`)."""
+    if value in PER_STEP_IDS:
+        raise ValueError(
+            f"{value!r} changes every step, so history keyed on it never matches; use a "
+            "dataset id column (e.g. 'index') or leave unset to hash the prompt"
+        )
+    return value
+
+
+def pack_u64(values: Iterable[int]) -> str:
+    """64-bit values as base64 of little-endian uint64 (8 bytes per value in a state file)."""
     arr = array("Q", values)
     if sys.byteorder != "little":
         arr.byteswap()
     return base64.b64encode(arr.tobytes()).decode("ascii")
 
 
-def _unpack(text: Any, what: str) -> array:
+def unpack_u64(text: Any, what: str) -> array:
+    """The values :func:`pack_u64` wrote; ``what`` names the field in a :class:`StateError`."""
     if not isinstance(text, str):
-        raise StateError(f"ucb state: {what!r} must be a base64 string")
+        raise StateError(f"{what} must be a base64 string")
     try:
         raw = base64.b64decode(text.encode("ascii"), validate=True)
     except (ValueError, UnicodeEncodeError) as exc:
-        raise StateError(f"ucb state: {what!r} is not valid base64: {exc}") from None
+        raise StateError(f"{what} is not valid base64: {exc}") from None
     if len(raw) % 8:
-        raise StateError(f"ucb state: {what!r} has {len(raw)} bytes, not a multiple of 8")
+        raise StateError(f"{what} has {len(raw)} bytes, not a multiple of 8")
     arr = array("Q")
     arr.frombytes(raw)
     if sys.byteorder != "little":
@@ -166,9 +182,9 @@ class AnswerCounts:
         return {
             "format": _STATE_FORMAT,
             "max_answers": self.max_answers,
-            "prompts": _pack(k >> 64 for k in keys),
-            "answers": _pack(k & _MASK64 for k in keys),
-            "counts": _pack(self._counts.values()),
+            "prompts": pack_u64(k >> 64 for k in keys),
+            "answers": pack_u64(k & _MASK64 for k in keys),
+            "counts": pack_u64(self._counts.values()),
         }
 
     @classmethod
@@ -183,9 +199,9 @@ class AnswerCounts:
         saved_max = state.get("max_answers")
         if not isinstance(saved_max, int) or saved_max < 1:
             raise StateError(f"ucb state: invalid max_answers {saved_max!r}")
-        prompts = _unpack(state.get("prompts"), "prompts")
-        answers = _unpack(state.get("answers"), "answers")
-        counts = _unpack(state.get("counts"), "counts")
+        prompts = unpack_u64(state.get("prompts"), "ucb state: 'prompts'")
+        answers = unpack_u64(state.get("answers"), "ucb state: 'answers'")
+        counts = unpack_u64(state.get("counts"), "ucb state: 'counts'")
         if not len(prompts) == len(answers) == len(counts):
             raise StateError(
                 f"ucb state: array lengths differ ({len(prompts)}, {len(answers)}, {len(counts)})"

@@ -9,7 +9,13 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field
 
-from rewardkit._components import ComponentConfig, EntryCheckContext, ShapingInput, ShapingTerm
+from rewardkit._components import (
+    ComponentConfig,
+    EntryCheckContext,
+    ShapingInput,
+    ShapingTerm,
+    require_combine,
+)
 from rewardkit._errors import BatchError
 from rewardkit.judges import answer_from_field, correct_flags
 
@@ -117,15 +123,12 @@ class PassAtKObjective(ShapingTerm):
     @classmethod
     def check_entry(cls, entry: Any, context: EntryCheckContext) -> list[tuple[str, str]]:
         """The term sets the total through an additive correction: ``combine: add``."""
-        if getattr(entry, "combine", "add") != "add":
-            return [
-                (
-                    "combine",
-                    "pass_at_k_objective sets the total, so it needs combine: add (remove "
-                    "combine: multiply)",
-                )
-            ]
-        return []
+        return require_combine(
+            entry,
+            "add",
+            "pass_at_k_objective sets the total, so it needs combine: add (remove "
+            "combine: multiply)",
+        )
 
     def shape(self, data: ShapingInput) -> list[float]:
         cfg = self.config

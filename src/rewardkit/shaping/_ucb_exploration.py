@@ -14,14 +14,16 @@ from rewardkit._errors import BatchError, StateError
 from rewardkit._rollout import Rollout
 from rewardkit._state import read_state_file, write_state_file
 from rewardkit.judges import answer_from_field, answer_keys, correct_flags
-from rewardkit.shaping._counts import AnswerCounts, answer_id, prompt_id
+from rewardkit.shaping._counts import (
+    AnswerCounts,
+    answer_id,
+    check_prompt_id_column,
+    prompt_id,
+)
 
 __all__ = ["UCBExplorationBonus", "ucb_bonus"]
 
 STATE_KIND = "ucb_exploration"
-
-# Trainer columns that change every step: keying history on them would never match again.
-_PER_STEP_IDS = frozenset({"uid", "request_id", "rollout_id"})
 
 
 def ucb_bonus(count: int) -> float:
@@ -96,15 +98,7 @@ class UCBExplorationBonus(ShapingTerm):
             "atomically when the term is closed.",
         )
 
-        @field_validator("prompt_id_column")
-        @classmethod
-        def _not_per_step(cls, value: str | None) -> str | None:
-            if value in _PER_STEP_IDS:
-                raise ValueError(
-                    f"{value!r} changes every step, so history keyed on it never matches; use a "
-                    "dataset id column (e.g. 'index') or leave unset to hash the prompt"
-                )
-            return value
+        _not_per_step = field_validator("prompt_id_column")(check_prompt_id_column)
 
     config: Config
 

@@ -7,7 +7,13 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field
 
-from rewardkit._components import ComponentConfig, EntryCheckContext, ShapingInput, ShapingTerm
+from rewardkit._components import (
+    ComponentConfig,
+    EntryCheckContext,
+    ShapingInput,
+    ShapingTerm,
+    require_combine,
+)
 from rewardkit.shaping._logprobs import logprob_ranks, mean_logprobs
 
 __all__ = ["Unlikeliness", "unlikeliness_factors"]
@@ -51,15 +57,12 @@ class Unlikeliness(ShapingTerm):
     @classmethod
     def check_entry(cls, entry: Any, context: EntryCheckContext) -> list[tuple[str, str]]:
         """The term is a factor on the reward so far: ``combine: multiply``."""
-        if getattr(entry, "combine", "multiply") != "multiply":
-            return [
-                (
-                    "combine",
-                    "unlikeliness is a factor on the reward so far, so it needs combine: "
-                    "multiply (remove combine: add)",
-                )
-            ]
-        return []
+        return require_combine(
+            entry,
+            "multiply",
+            "unlikeliness is a factor on the reward so far, so it needs combine: "
+            "multiply (remove combine: add)",
+        )
 
     def shape(self, data: ShapingInput) -> list[float]:
         batch = data.batch

@@ -64,7 +64,8 @@ _EXCEPTIONS = {
         ZeroDivisionError,
     )
 }
-_BINARY = [
+# The arithmetic operators a proxy forwards (and their reflected forms), then the others.
+_ARITHMETIC = [
     "add",
     "sub",
     "mul",
@@ -78,6 +79,9 @@ _BINARY = [
     "xor",
     "lshift",
     "rshift",
+]
+_BINARY = [
+    *_ARITHMETIC,
     "eq",
     "ne",
     "lt",
@@ -88,11 +92,9 @@ _BINARY = [
     "delitem",
     "contains",
 ]
+_UNARY_ARITHMETIC = ["neg", "pos", "abs", "invert"]
 _UNARY = [
-    "neg",
-    "pos",
-    "abs",
-    "invert",
+    *_UNARY_ARITHMETIC,
     "index",
     "len",
     "not_",
@@ -380,6 +382,13 @@ class _Proxy:
             {"#": "dict", "v": [[k, end.encode(v)] for k, v in kwargs.items()]},
         )
 
+    def _typed(self, name, kind, message):
+        """The program's answer to the operator ``name``, which must be of exactly ``kind``."""
+        value = self._op(name)
+        if type(value) is not kind:
+            raise TypeError(message)
+        return value
+
     def _compare(self, other, name):
         if type(other) is _Proxy and other._end is self._end:
             return self._op(name, other)
@@ -406,16 +415,10 @@ class _Proxy:
         return self._compare(other, "ge")
 
     def __hash__(self):
-        value = self._op("hash")
-        if type(value) is not int:
-            raise TypeError("hash of a program object is not an int")
-        return value
+        return self._typed("hash", int, "hash of a program object is not an int")
 
     def __bool__(self):
-        value = self._op("truth")
-        if type(value) is not bool:
-            raise TypeError("truth value of a program object is not a bool")
-        return value
+        return self._typed("truth", bool, "truth value of a program object is not a bool")
 
     def __len__(self):
         value = self._op("len")
@@ -444,22 +447,13 @@ class _Proxy:
         self._op("delitem", key)
 
     def __index__(self):
-        value = self._op("index")
-        if type(value) is not int:
-            raise TypeError("__index__ of a program object is not an int")
-        return value
+        return self._typed("index", int, "__index__ of a program object is not an int")
 
     def __int__(self):
-        value = self._op("int")
-        if type(value) is not int:
-            raise TypeError("int() of a program object is not an int")
-        return value
+        return self._typed("int", int, "int() of a program object is not an int")
 
     def __float__(self):
-        value = self._op("float")
-        if type(value) is not float:
-            raise TypeError("float() of a program object is not a float")
-        return value
+        return self._typed("float", float, "float() of a program object is not a float")
 
     def __repr__(self):
         try:
@@ -469,10 +463,7 @@ class _Proxy:
         return value if type(value) is str else f"<{self._type} of the program>"
 
     def __str__(self):
-        value = self._op("str")
-        if type(value) is not str:
-            raise TypeError("str() of a program object is not a str")
-        return value
+        return self._typed("str", str, "str() of a program object is not a str")
 
 
 def _arith(name):
@@ -488,25 +479,11 @@ def _arith(name):
     return forward
 
 
-for _name in [
-    "add",
-    "sub",
-    "mul",
-    "truediv",
-    "floordiv",
-    "mod",
-    "pow",
-    "matmul",
-    "and_",
-    "or_",
-    "xor",
-    "lshift",
-    "rshift",
-]:
+for _name in _ARITHMETIC:
     _dunder = _name.rstrip("_")
     setattr(_Proxy, f"__{_dunder}__", _arith(_name))
     setattr(_Proxy, f"__r{_dunder}__", _arith("r" + _name))
-for _name in ["neg", "pos", "abs", "invert"]:
+for _name in _UNARY_ARITHMETIC:
     setattr(_Proxy, f"__{_name}__", _arith(_name))
 del _name, _dunder
 

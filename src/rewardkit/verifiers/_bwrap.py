@@ -23,11 +23,9 @@ The rlimits and scrubbed environment of ``local`` apply too.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -36,14 +34,14 @@ from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 from rewardkit._errors import SandboxUnavailableError
-from rewardkit.verifiers._cgroup import PidsCgroup
 from rewardkit.verifiers._sandbox import (
     _LAUNCHER,
     CodeSandbox,
     LocalSubprocessSandbox,
     SandboxRequest,
     SandboxResult,
-    _communicate,
+    _finish,
+    _start,
 )
 
 __all__ = ["AutoSandbox", "BwrapSandbox", "bwrap_problem", "resolve_auto"]
@@ -136,12 +134,17 @@ class BwrapSandbox(CodeSandbox):
             "ALL",
             "--hostname",
             "sandbox",
-            *_system_binds(self.python),
+            "--dev",
+            "/dev",
+            "--proc",
+            "/proc",
         ]
+        # The tmpfs mounts come before the read-only binds: bwrap applies them in order, and an
+        # interpreter or venv under /tmp (a checkout in /tmp) must stay visible on top of them.
+        argv += ["--size", tmpfs, "--tmpfs", "/tmp", "--size", tmpfs, "--tmpfs", "/sandbox"]
+        argv += _system_binds(self.python)
         for b in self.binds:
             argv += ["--ro-bind", b, b]
-        argv += ["--dev", "/dev", "--proc", "/proc"]
-        argv += ["--size", tmpfs, "--tmpfs", "/tmp", "--size", tmpfs, "--tmpfs", "/sandbox"]
         argv += ["--ro-bind-data", str(source_fd), "/sandbox/main.py", "--chdir", "/sandbox"]
         argv += ["--clearenv"]
         for key, value in env.items():
@@ -168,46 +171,18 @@ class BwrapSandbox(CodeSandbox):
                 view = view[os.write(source_fd, view) :]
             os.lseek(source_fd, 0, os.SEEK_SET)
             argv = self._argv(request, source_fd)
-            cgroup = PidsCgroup.create(request.max_processes + _BWRAP_OVERHEAD)
-            if cgroup is not None:
-                argv = cgroup.enter_argv() + argv
-            try:
-                proc = subprocess.Popen(
-                    argv,
-                    stdin=subprocess.PIPE,
-                    stdout=subprocess.PIPE,
-                    stderr=subprocess.PIPE,
-                    pass_fds=(source_fd,),
-                    env={"PATH": "/usr/bin:/bin"},
-                    start_new_session=True,
-                )
-            except OSError as exc:
-                if cgroup is not None:
-                    cgroup.close()
-                return SandboxResult("", f"cannot start bwrap: {exc}", None)
-        finally:
-            os.close(source_fd)
-        try:
-            out, err, timed_out, truncated = _communicate(
-                proc,
-                request.stdin.encode("utf-8", "replace"),
-                started + request.timeout_s + _BWRAP_START_S,
-                request.max_output_bytes,
+            begun = _start(
+                argv,
+                request.max_processes + _BWRAP_OVERHEAD,
+                "bwrap",
+                pass_fds=(source_fd,),
+                env={"PATH": "/usr/bin:/bin"},
             )
         finally:
-            with contextlib.suppress(OSError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-            if cgroup is not None:
-                cgroup.close()
-        return SandboxResult(
-            out.decode("utf-8", "replace"),
-            err.decode("utf-8", "replace")[-4000:],
-            None if timed_out else proc.returncode,
-            timed_out,
-            truncated,
-            time.monotonic() - started,
-        )
+            os.close(source_fd)
+        if isinstance(begun, SandboxResult):
+            return begun
+        return _finish(*begun, request, started + request.timeout_s + _BWRAP_START_S, started)
 
 
 @functools.cache

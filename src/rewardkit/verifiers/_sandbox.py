@@ -184,44 +184,72 @@ class LocalSubprocessSandbox(CodeSandbox):
                 str(request.max_file_bytes),
                 path,
             ]
-            cgroup = PidsCgroup.create(request.max_processes + _LOCAL_OVERHEAD)
-            if cgroup is not None:
-                argv = cgroup.enter_argv() + argv
-            try:
-                proc = subprocess.Popen(
-                    argv,
-                    stdin=subprocess.PIPE,
-                    stdout=subprocess.PIPE,
-                    stderr=subprocess.PIPE,
-                    cwd=home,
-                    env=self._env(home),
-                    start_new_session=True,  # its own process group, killed as a whole
-                )
-            except OSError as exc:
-                if cgroup is not None:
-                    cgroup.close()
-                return SandboxResult("", f"cannot start the interpreter: {exc}", None)
-            try:
-                out, err, timed_out, truncated = _communicate(
-                    proc,
-                    request.stdin.encode("utf-8", "replace"),
-                    started + request.timeout_s,
-                    request.max_output_bytes,
-                )
-            finally:
-                with contextlib.suppress(OSError):
-                    os.killpg(proc.pid, signal.SIGKILL)  # stray children of the program too
-                proc.wait()
-                if cgroup is not None:
-                    cgroup.close()  # and those that left the group (setsid)
-            return SandboxResult(
-                out.decode("utf-8", "replace"),
-                err.decode("utf-8", "replace")[-4000:],
-                None if timed_out else proc.returncode,
-                timed_out,
-                truncated,
-                time.monotonic() - started,
+            begun = _start(
+                argv,
+                request.max_processes + _LOCAL_OVERHEAD,
+                "the interpreter",
+                cwd=home,
+                env=self._env(home),
             )
+            if isinstance(begun, SandboxResult):
+                return begun
+            return _finish(*begun, request, started + request.timeout_s, started)
+
+
+def _start(
+    argv: list[str], processes: int, what: str, **popen: Any
+) -> tuple[subprocess.Popen[bytes], PidsCgroup | None] | SandboxResult:
+    """Start ``argv`` with piped stdio in its own session, inside a pids cgroup allowing
+    ``processes`` where one can be made; a result saying ``cannot start {what}`` if it fails."""
+    cgroup = PidsCgroup.create(processes)
+    if cgroup is not None:
+        argv = cgroup.enter_argv() + argv
+    try:
+        proc = subprocess.Popen(
+            argv,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            start_new_session=True,  # its own process group, killed as a whole
+            **popen,
+        )
+    except OSError as exc:
+        if cgroup is not None:
+            cgroup.close()
+        return SandboxResult("", f"cannot start {what}: {exc}", None)
+    return proc, cgroup
+
+
+def _finish(
+    proc: subprocess.Popen[bytes],
+    cgroup: PidsCgroup | None,
+    request: SandboxRequest,
+    deadline: float,
+    started: float,
+) -> SandboxResult:
+    """Feed ``proc`` the request's stdin and collect its output until ``deadline`` (monotonic),
+    then kill what is left of it: its process group and its cgroup."""
+    try:
+        out, err, timed_out, truncated = _communicate(
+            proc,
+            request.stdin.encode("utf-8", "replace"),
+            deadline,
+            request.max_output_bytes,
+        )
+    finally:
+        with contextlib.suppress(OSError):
+            os.killpg(proc.pid, signal.SIGKILL)  # stray children of the program too
+        proc.wait()
+        if cgroup is not None:
+            cgroup.close()  # and those that left the group (setsid)
+    return SandboxResult(
+        out.decode("utf-8", "replace"),
+        err.decode("utf-8", "replace")[-4000:],
+        None if timed_out else proc.returncode,
+        timed_out,
+        truncated,
+        time.monotonic() - started,
+    )
 
 
 def _communicate(
