@@ -378,6 +378,7 @@ def test_shipped_run_configs_validate() -> None:
         "c_semantic_diversity",
         "d_entropy_mask",
         "e_pass_at_k",
+        "f_unlikeliness",
     ]
     for path in RUNS:
         result = CliRunner().invoke(cli, ["validate", str(path)])

@@ -47,9 +47,12 @@ PER_STEP_IDS = frozenset({"uid", "request_id", "rollout_id"})
 
 
 def check_prompt_id_column(value: str | None) -> str | None:
-    """A ``prompt_id_column`` validator: refuses a per-step id column (:data:`PER_STEP_IDS`)."""
+    """A ``prompt_id_column`` validator: refuses a per-step id column (:data:`PER_STEP_IDS`).
+
+    Called from pydantic field validators, which turn the ``ValueError`` (``ArgumentError`` is
+    one) into a validation error with the field's path."""
     if value in PER_STEP_IDS:
-        raise ValueError(
+        raise ArgumentError(
             f"{value!r} changes every step, so history keyed on it never matches; use a "
             "dataset id column (e.g. 'index') or leave unset to hash the prompt"
         )
