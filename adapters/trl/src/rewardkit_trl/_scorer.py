@@ -450,13 +450,14 @@ def _local_encoders(pipeline: RewardPipeline) -> list[tuple[Any, str, Any]]:
 
     out: list[tuple[Any, str, Any]] = []
     for comp in (*pipeline.shaping, *pipeline.diagnostics):
+        # What a component embeds with, by what it has (no built-in type names): a judge's
+        # embedder, or its own (the embedding_diversity diagnostic's).
         judge = getattr(comp, "judge", None)
         if judge is not None:
             encoder, precision = getattr(judge, "embedder", None), getattr(judge, "precision", None)
-        elif comp.type == "embedding_diversity":
-            encoder, precision = comp.embedder, comp.config.precision  # type: ignore[attr-defined]
         else:
-            continue
+            encoder = getattr(comp, "embedder", None)
+            precision = getattr(getattr(comp, "config", None), "precision", None)
         if isinstance(encoder, TextEmbedder):
             out.append((encoder, encoder.resolve(precision), comp))
     return out
