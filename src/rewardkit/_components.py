@@ -65,9 +65,11 @@ class ComponentKind(str, Enum):
 
 
 class ComponentConfig(BaseModel):
-    """Base of every component's own config model: unknown fields are errors, values are frozen."""
+    """Base of every component's own config model: unknown fields are errors, values are frozen,
+    and no float field takes NaN or infinity (a NaN score or coefficient would poison every
+    total it reaches)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 #: Key in a field's JSON Schema extras marking a field whose value names another entry of the

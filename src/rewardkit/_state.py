@@ -67,8 +67,14 @@ def _read_capped(p: Path, max_bytes: int) -> bytes:
         f"state file {p} is larger than the {max_bytes:,}-byte limit (raise "
         "max_state_file_mb in the config if it is genuine)"
     )
-    with p.open("rb") as fh:
-        info = os.fstat(fh.fileno())
+    # Opened without blocking, so a named pipe with no writer is refused instead of hanging.
+    fd = os.open(p, os.O_RDONLY | os.O_NONBLOCK)
+    info = os.fstat(fd)
+    if stat.S_ISFIFO(info.st_mode) or stat.S_ISSOCK(info.st_mode):
+        os.close(fd)
+        raise StateError(f"state file {p} is a named pipe or socket, not a file")
+    os.set_blocking(fd, True)
+    with os.fdopen(fd, "rb") as fh:
         if stat.S_ISDIR(info.st_mode):
             raise StateError(f"state file {p} is a folder")
         if stat.S_ISREG(info.st_mode) and info.st_size > max_bytes:

@@ -253,3 +253,16 @@ def test_json_config_nested_too_deeply_is_a_config_error(tmp_path: Path) -> None
     path.write_text('{"rewards": ' + "[" * 100_000 + "]" * 100_000 + "}")
     with pytest.raises(ConfigError, match="nests too deeply"):
         load_config(path)
+
+
+@pytest.mark.parametrize(
+    ("entry", "field"),
+    [
+        ({"type": "math", "correct_score": float("nan")}, "correct_score"),
+        ({"type": "exact", "incorrect_score": float("-inf")}, "incorrect_score"),
+        ({"type": "format", "pattern": "x", "score": float("inf")}, "score"),
+    ],
+)
+def test_component_floats_refuse_nan_and_infinity(entry: dict, field: str) -> None:
+    with pytest.raises(ConfigError, match=rf"rewards\[0\]\.{field}: Input should be a finite"):
+        parse_config({"rewards": [entry]})

@@ -309,3 +309,31 @@ def test_stateful_diagnostics_are_saved_and_resumed_like_shaping_terms(tmp_path:
     write_state_file(tmp_path / "old.json", kind="pipeline", payload={})
     with pytest.raises(StateError, match=r"'test_seen_prompts' \(test_seen_prompts\)"):
         RewardPipeline(parse_config(cfg, registry=registry)).load_state(tmp_path / "old.json")
+
+
+def test_a_named_pipe_as_state_file_is_refused_not_waited_on(tmp_path: Path) -> None:
+    fifo = tmp_path / "state.fifo"
+    os.mkfifo(fifo)  # nobody ever writes: opening it for reading would block forever
+    with pytest.raises(StateError, match="named pipe"):
+        read_state_file(fifo, kind="pipeline")
+
+
+@pytest.mark.parametrize("bad", [True, 1.0, "1", None])
+def test_a_terms_format_field_must_be_the_int_it_was_written_as(bad: Any) -> None:
+    from rewardkit.diagnostics import AnswerDiversity
+    from rewardkit.shaping import UCBExplorationBonus as UCBExploration
+
+    ucb = UCBExploration(UCBExploration.Config())
+    state = ucb.state_dict()
+    state["counts"] = {**state["counts"], "format": bad}
+    with pytest.raises(StateError, match="format"):
+        ucb.load_state_dict(state)
+    for key in ("max_answers",):
+        broken = ucb.state_dict()
+        broken["counts"] = {**broken["counts"], key: True}
+        with pytest.raises(StateError, match=key):
+            ucb.load_state_dict(broken)
+    diversity = AnswerDiversity(AnswerDiversity.Config())
+    history = {**diversity.state_dict(), "format": bad}
+    with pytest.raises(StateError, match="format"):
+        diversity.load_state_dict(history)

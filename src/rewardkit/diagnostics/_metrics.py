@@ -34,7 +34,13 @@ from rewardkit.judges import (
     correct_flags,
     unavailable_floor_warning,
 )
-from rewardkit.shaping._counts import check_prompt_id_column, pack_u64, prompt_id, unpack_u64
+from rewardkit.shaping._counts import (
+    check_prompt_id_column,
+    check_state_format,
+    pack_u64,
+    prompt_id,
+    unpack_u64,
+)
 
 if TYPE_CHECKING:
     from rewardkit._scored import ScoredBatch
@@ -155,11 +161,7 @@ class AnswerDiversity(DiagnosticMetric):
         where = f"{self.name} (answer_diversity)"
         if not isinstance(state, Mapping) or "ever_solved" not in state:
             raise StateError(f"{where}: not an answer_diversity state (no 'ever_solved')")
-        if state.get("format") != _HISTORY_FORMAT:
-            raise StateError(
-                f"{where}: state format {state.get('format')!r}; this rewardkit reads "
-                f"{_HISTORY_FORMAT}"
-            )
+        check_state_format(state, _HISTORY_FORMAT, f"{where}: state")
         self.ever_solved = set(unpack_u64(state["ever_solved"], f"{where}: 'ever_solved'"))
 
     def merge_state(self, state: Mapping[str, Any]) -> None:

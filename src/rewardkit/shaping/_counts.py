@@ -59,6 +59,14 @@ def check_prompt_id_column(value: str | None) -> str | None:
     return value
 
 
+def check_state_format(state: Mapping[str, Any], expected: int, where: str) -> None:
+    """A term's state names the format it was written in: exactly the int ``expected``
+    (``true`` and ``1.0`` equal 1 in Python but are not what rewardkit writes)."""
+    found = state.get("format")
+    if type(found) is not int or found != expected:
+        raise StateError(f"{where} has format {found!r}; this rewardkit reads {expected}")
+
+
 def pack_u64(values: Iterable[int]) -> str:
     """64-bit values as base64 of little-endian uint64 (8 bytes per value in a state file)."""
     arr = array("Q", values)
@@ -195,12 +203,9 @@ class AnswerCounts:
         """Rebuild from :meth:`to_state`; ``max_answers`` overrides the saved bound."""
         if not isinstance(state, Mapping):
             raise StateError(f"ucb state must be a mapping, got {type(state).__name__}")
-        if state.get("format") != _STATE_FORMAT:
-            raise StateError(
-                f"ucb state has format {state.get('format')!r}; this rewardkit reads {_STATE_FORMAT}"
-            )
+        check_state_format(state, _STATE_FORMAT, "ucb state")
         saved_max = state.get("max_answers")
-        if not isinstance(saved_max, int) or saved_max < 1:
+        if type(saved_max) is not int or saved_max < 1:
             raise StateError(f"ucb state: invalid max_answers {saved_max!r}")
         prompts = unpack_u64(state.get("prompts"), "ucb state: 'prompts'")
         answers = unpack_u64(state.get("answers"), "ucb state: 'answers'")
