@@ -38,6 +38,41 @@ def test_entropy_advantage_hand_computed() -> None:
     assert torch.allclose(out, torch.tensor([[1.2, 1.5], [-1.6, -2.0]]))
 
 
+def test_entropy_advantage_replays_the_papers_code() -> None:
+    """arXiv 2506.14758 §3.2 lists the method as one line in verl's ``update_policy``, after the
+    advantages are computed: ``adv += torch.min(alpha * entropy.detach(), adv.abs()/kappa)``;
+    §4: "We fix κ to 2 throughout all experiments, and set α to 0.4 for GRPO and 0.1 for PPO".
+    Replayed on verl-shaped B x T advantages (0 on padding) with rewardkit's defaults."""
+    g = torch.Generator().manual_seed(3)
+    lens = [5, 2, 4, 1]
+    mask = torch.zeros(4, 5)
+    for i, n in enumerate(lens):
+        mask[i, :n] = 1
+    entropy = torch.rand(4, 5, generator=g) * 4
+    # GRPO: one advantage per sequence, broadcast over its tokens, 0 on padding (as verl stores)
+    grpo = torch.tensor([[1.2], [-0.7], [0.0], [-2.5]]) * mask
+    adv = grpo.clone()
+    adv += torch.min(0.4 * entropy.detach(), adv.abs() / 2)
+    assert torch.allclose(entropy_advantage(grpo, entropy), adv)
+    assert torch.allclose(entropy_advantage(grpo, entropy, valid=mask), adv)
+    # PPO: per-token GAE advantages, the paper's alpha of 0.1
+    gae = torch.randn(4, 5, generator=g) * mask
+    adv = gae.clone()
+    adv += torch.min(0.1 * entropy.detach(), adv.abs() / 2)
+    assert torch.allclose(entropy_advantage(gae, entropy, alpha=0.1), adv)
+
+
+def test_entropy_advantage_config_defaults_are_the_papers_grpo_values() -> None:
+    from rewardkit import RewardPipeline
+
+    (term,) = RewardPipeline({"token": [{"type": "entropy_advantage"}]}).token_terms
+    assert (term.config.alpha, term.config.kappa) == (0.4, 2.0)
+    assert "0.1 for PPO" in type(term.config).model_fields["alpha"].description
+    assert "0.1 for PPO" in term.ppo_critic_warning()
+    (term,) = RewardPipeline({"token": [{"type": "entropy_advantage", "alpha": 0.1}]}).token_terms
+    assert term.ppo_critic_warning() is None
+
+
 def test_entropy_advantage_defaults_keep_sign_and_zero() -> None:
     g = torch.Generator().manual_seed(0)
     a = torch.randn(64, 1, generator=g)

@@ -4,6 +4,7 @@ token_entropy on the driver's TransferQueue fields (padded and jagged)."""
 
 from __future__ import annotations
 
+import logging
 import sys
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,7 @@ from rewardkit_verl._entropy_mask import (
     entropy_advantage_nested,
     token_entropy_metrics,
     token_terms_of,
+    warn_ppo_critic_defaults,
 )
 from verl.trainer.ppo.core_algos import get_policy_loss_fn
 from verl.workers.config import FSDPActorConfig, PolicyLossConfig
@@ -107,6 +109,28 @@ def test_no_loss_term_leaves_verl_alone() -> None:
     config, settings = _apply({"type": "entropy_advantage"})
     assert settings is None
     assert config.actor_rollout_ref.actor.policy_loss.loss_mode == "vanilla"
+
+
+@pytest.mark.parametrize(
+    ("estimator", "term", "warned"),
+    [
+        ("gae", {"type": "entropy_advantage"}, True),
+        ("gae", {"type": "entropy_advantage", "alpha": 0.1}, False),
+        ("grpo", {"type": "entropy_advantage"}, False),
+        ("gae", {"type": "token_entropy"}, False),
+    ],
+    ids=["gae-default-alpha", "gae-explicit-alpha", "grpo", "gae-other-term"],
+)
+def test_ppo_with_a_critic_warns_about_the_grpo_alpha(
+    estimator: str, term: dict[str, Any], warned: bool, caplog: pytest.LogCaptureFixture
+) -> None:
+    config = _config_with(term)
+    config.algorithm.adv_estimator = estimator
+    terms = RewardPipeline({"token": [term]}).token_terms
+    with caplog.at_level(logging.WARNING):
+        texts = warn_ppo_critic_defaults(config, terms)
+    assert bool(texts) is warned
+    assert ("alpha=0.1 for PPO" in caplog.text) is warned
 
 
 def test_token_terms_of_matches_the_pipeline_order() -> None:

@@ -45,8 +45,10 @@ CLIP_COV_LOWER = 1.0
 CLIP_COV_UPPER = 5.0
 KL_COV_RATIO = 2e-4
 KL_COV_COEF = 0.1  # verl's PolicyLossConfig.ppo_kl_coef (its loss function falls back to 1)
-#: Defaults of arXiv 2506.14758 (see docs/masks.md).
+#: arXiv 2506.14758 (v4, §4 "RL Training Configuration"): "We fix κ to 2 throughout all
+#: experiments, and set α to 0.4 for GRPO and 0.1 for PPO." rewardkit's α is the GRPO one.
 ENTROPY_ADV_ALPHA = 0.4
+ENTROPY_ADV_ALPHA_PPO = 0.1
 ENTROPY_ADV_KAPPA = 2.0
 
 

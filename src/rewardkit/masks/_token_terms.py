@@ -28,6 +28,7 @@ from rewardkit.masks._entropy_terms import (
     CLIP_COV_RATIO,
     CLIP_COV_UPPER,
     ENTROPY_ADV_ALPHA,
+    ENTROPY_ADV_ALPHA_PPO,
     ENTROPY_ADV_KAPPA,
     KL_COV_COEF,
     KL_COV_RATIO,
@@ -74,24 +75,43 @@ class EntropyAdvantageConfig(ComponentConfig):
     alpha: float = Field(
         default=ENTROPY_ADV_ALPHA,
         ge=0.0,
-        description="α, the entropy scale in A + min(α·H.detach(), |A|/κ) (Cheng et al., "
-        "arXiv 2506.14758; 0.4 as used there).",
+        description="α, the entropy scale in A + min(α·H.detach(), |A|/κ). The default is the "
+        "paper's GRPO value (Cheng et al., arXiv 2506.14758 §4: 0.4 for GRPO, 0.1 for PPO with a "
+        "critic; set 0.1 for verl's adv_estimator=gae).",
     )
     kappa: float = Field(
         default=ENTROPY_ADV_KAPPA,
         gt=1.0,
         description="κ > 1, the clip: the entropy term is at most |A|/κ, so it never flips the "
-        "advantage's sign (arXiv 2506.14758; 2 as used there).",
+        "advantage's sign (arXiv 2506.14758 §4: 2 in all the paper's experiments).",
     )
 
 
 class EntropyAdvantageTerm(_NotAMask):
-    """Adds min(α·H, |A|/κ) to each token's advantage (entropy-based advantage, 2506.14758)."""
+    """Adds min(α·H, |A|/κ) to each token's advantage (arXiv 2506.14758); verl: old-policy H.
+
+    The paper adds the term in verl's actor update with the current policy's entropy. TRL does
+    the same here; in verl rewardkit adds it on the driver from the old-policy entropy V1
+    stores, which equals the current policy's only before the first optimiser step of a batch
+    (docs/masks.md, "Limits in verl").
+    """
 
     type: ClassVar[str] = "entropy_advantage"
     token_stage: ClassVar[str] = "advantage"
     Config: ClassVar[type[ComponentConfig]] = EntropyAdvantageConfig
     config: EntropyAdvantageConfig
+
+    def ppo_critic_warning(self) -> str | None:
+        """What to warn when this term runs under PPO with a critic and α is left at the
+        default, the paper's GRPO value (arXiv 2506.14758 §4: 0.4 for GRPO, 0.1 for PPO)."""
+        if "alpha" in self.config.model_fields_set:
+            return None
+        return (
+            f"token term {self.name!r} (entropy_advantage) keeps the default alpha="
+            f"{ENTROPY_ADV_ALPHA}, the paper's GRPO value; the paper used alpha="
+            f"{ENTROPY_ADV_ALPHA_PPO} for PPO with a critic (arXiv 2506.14758 §4). Set alpha "
+            "explicitly to silence this."
+        )
 
     def advantages(self, advantages: Any, entropies: Any, valid: Any = None) -> Any:
         """B x T advantages with the entropy term (see :func:`rewardkit.masks.entropy_advantage`)."""

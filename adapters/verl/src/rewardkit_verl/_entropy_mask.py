@@ -55,6 +55,7 @@ __all__ = [
     "token_terms_of",
     "transfer_queue_token_terms",
     "verl_policy_loss_settings",
+    "warn_ppo_critic_defaults",
 ]
 
 METRIC_PREFIX = TOKEN_MASK_PREFIX
@@ -389,6 +390,27 @@ def apply_verl_policy_loss(config: Any, terms: Any) -> dict[str, Any] | None:
     for key, value in settings.items():
         policy_loss[key] = value
     return settings
+
+
+def warn_ppo_critic_defaults(config: Any, terms: Any) -> list[str]:
+    """Log the warnings of token terms whose defaults are another algorithm's when verl runs
+    PPO with a critic (``algorithm.adv_estimator=gae``): each term that has
+    ``ppo_critic_warning()`` (``entropy_advantage``: its default α is the paper's GRPO value)
+    says what, and the texts are returned. Nothing is changed."""
+    from rewardkit_verl._log import logger
+
+    algorithm = config.get("algorithm", None) or {}
+    estimator = algorithm.get("adv_estimator", None)
+    if str(getattr(estimator, "value", estimator)).lower() != "gae":
+        return []
+    texts = []
+    for term in terms:
+        warn = getattr(term, "ppo_critic_warning", None)
+        text = warn() if callable(warn) else None
+        if text:
+            logger.warning("rewardkit: %s", text)
+            texts.append(text)
+    return texts
 
 
 def entropy_advantage_nested(fields: Any, term: Any, *, entropy_key: str = "entropy") -> Any:

@@ -318,9 +318,13 @@ class RewardKitTrainerMixin:
         token_mask = self.rewardkit.pipeline.token_mask
         # clip_cov / kl_cov in the token: list select verl's own loss modes (equivalent, tested
         # in tests/masks/test_entropy_terms.py); set before the workers read the config.
-        from rewardkit_verl._entropy_mask import apply_verl_policy_loss
+        from rewardkit_verl._entropy_mask import (
+            apply_verl_policy_loss,
+            warn_ppo_critic_defaults,
+        )
 
         apply_verl_policy_loss(config, token_terms)
+        warn_ppo_critic_defaults(config, token_terms)
         self.rewardkit_mask_in_loss = check_token_mask_setup(
             config, has_token_mask=token_mask is not None, token_mask=token_mask
         )
