@@ -4,7 +4,8 @@ Generates ``--n`` (reference, answer) pairs across every answer form the fast pa
 (``tests/verifiers/math_pairs.py``: integers, signs, decimals, fractions, mixed numbers, digit
 groups, scientific notation, surds, pi, degrees, percent, units, sets, tuples, intervals,
 vectors and matrices, equations, expressions, text; equal and unequal variants, several
-spellings), turns each into a completion ending in ``$\\boxed{answer}$``, and compares
+spellings), turns each into a completion ending in ``$\\boxed{answer}$`` (``--spelling``: another
+ending, ``math_pairs.SPELLINGS``, or ``all`` of them in turn), and compares
 
 * math-verify's own verdict: ``verify(parse(f"${gold}$"), parse(completion))`` with its default
   settings and generous timeouts, in plain processes (no rewardkit code involved), with
@@ -20,6 +21,8 @@ different answer keys from rewardkit when both are scored as wrong answers to an
 reference.
 
     .venv/bin/python benchmarks/math_differential.py [--n 20000] [--seed 0] [--procs 2]
+        [--spelling boxed|display_boxed|dollar_statement|final_answer_colon|answer_is_plain|
+         hashes|all]
 """
 
 from __future__ import annotations
@@ -38,19 +41,22 @@ sys.path.insert(0, str(ROOT / "tests" / "verifiers"))
 
 from math_pairs import (  # noqa: E402
     FORMS,
+    SPELLING_FORMS,
+    SPELLING_SOURCES,
+    SPELLINGS,
     Pair,
     completion_of,
-    explain,
+    explain_spelling,
     key_pair_explained,
     make_pair,
     math_verify_verdict,
 )
 
 
-def corpus(n: int, seed: int) -> list[Pair]:
+def corpus(n: int, seed: int, forms: list[str] | None = None) -> list[Pair]:
     """``n`` pairs, forms in turn (so every form gets its share), choices from ``seed``."""
     rng = random.Random(seed)
-    forms = sorted(FORMS)
+    forms = forms or sorted(FORMS)
     return [make_pair(rng, forms[i % len(forms)]) for i in range(n)]
 
 
@@ -73,18 +79,19 @@ def oracle_verdicts(items: list[tuple[str, str]], procs: int) -> dict[tuple[str,
         return dict(zip(distinct, pool.map(_oracle, distinct, chunksize=32)))
 
 
-def rewardkit_results(pairs: list[Pair], workers: int) -> list[object]:
+def rewardkit_results(pairs: list[Pair], workers: int, spelling: str = "boxed") -> list[object]:
     from rewardkit import EngineConfig, ExecutionEngine, Rollout, ScoringContext
     from rewardkit.verifiers import MathVerifier
     from rewardkit.verifiers._math import MathConfig
 
     rollouts = [
-        Rollout(prompt="q", completion=completion_of(p.pred), reference=p.gold) for p in pairs
+        Rollout(prompt="q", completion=completion_of(p.pred, spelling=spelling), reference=p.gold)
+        for p in pairs
     ]
+    sources = SPELLING_SOURCES.get(spelling)
+    config = MathConfig(timeout_s=30.0, **({"answer_sources": sources} if sources else {}))
     with ExecutionEngine(EngineConfig(workers=workers, timeout_s=30.0)) as engine:
-        return MathVerifier(MathConfig(timeout_s=30.0)).score(
-            rollouts, ScoringContext(engine=engine)
-        )
+        return MathVerifier(config).score(rollouts, ScoringContext(engine=engine))
 
 
 def key_results(preds: list[str], workers: int) -> dict[str, str | None]:
@@ -104,26 +111,21 @@ def key_results(preds: list[str], workers: int) -> dict[str, str | None]:
     return {p: r.answer for p, r in zip(distinct, results)}
 
 
-def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--n", type=int, default=20_000, help="pairs in the corpus")
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--procs", type=int, default=2, help="processes for math-verify's verdicts")
-    ap.add_argument("--workers", type=int, default=2, help="rewardkit engine workers")
-    ap.add_argument("--show", type=int, default=40, help="unexplained disagreements to print")
-    args = ap.parse_args()
-    logging.getLogger("math_verify").setLevel(logging.CRITICAL)
-
+def run_spelling(spelling: str, args: argparse.Namespace) -> tuple[bool, list[Pair]]:
+    """Compare one spelling over the corpus; print its table. Returns (clean, equal pairs)."""
+    forms = sorted(FORMS) if spelling == "boxed" else SPELLING_FORMS
     t0 = time.perf_counter()
-    pairs = corpus(args.n, args.seed)
-    items = [(p.gold, completion_of(p.pred)) for p in pairs]
-    oracle = oracle_verdicts(items, args.procs)
+    pairs = corpus(args.n, args.seed, forms)
+    items = [(p.gold, completion_of(p.pred, spelling=spelling)) for p in pairs]
+    boxed = [(p.gold, completion_of(p.pred)) for p in pairs]
+    oracle = oracle_verdicts(items + (boxed if spelling != "boxed" else []), args.procs)
     t_oracle = time.perf_counter() - t0
     t1 = time.perf_counter()
-    results = rewardkit_results(pairs, args.workers)
+    results = rewardkit_results(pairs, args.workers, spelling)
     t_rk = time.perf_counter() - t1
     print(
-        f"corpus: {len(pairs)} pairs ({len(set(items))} distinct), {len(FORMS)} forms, seed "
+        f"\n== spelling {spelling!r}, e.g. {completion_of('5', spelling=spelling)[-30:]!r}\n"
+        f"corpus: {len(pairs)} pairs ({len(set(items))} distinct), {len(forms)} forms, seed "
         f"{args.seed}; math-verify {t_oracle:.1f} s ({args.procs} procs), rewardkit {t_rk:.1f} s "
         f"({args.workers} workers); cpus={os.cpu_count()} loadavg={os.getloadavg()[0]:.2f}"
     )
@@ -131,19 +133,19 @@ def main() -> int:
     rows: dict[str, Counter[str]] = defaultdict(Counter)
     unexplained: list[tuple[Pair, bool | None, object]] = []
     explained_by: Counter[str] = Counter()
-    for pair, item, result in zip(pairs, items, results):
-        mv = oracle[item]
+    for pair, item, box, result in zip(pairs, items, boxed, results):
+        mv, mv_boxed = oracle[item], oracle[box]
         rk = result.outcome.value  # type: ignore[attr-defined]
         row = rows[pair.form]
         row["pairs"] += 1
         row["mv_equal"] += bool(mv)
-        if mv is None:
+        if mv is None or mv_boxed is None:
             row["no_oracle"] += 1
             continue
         if (rk == "correct") == mv:
             row["agree"] += 1
             continue
-        why = explain(pair, mv, result)
+        why = explain_spelling(pair, spelling, mv, mv_boxed, result)
         if why is not None:
             row["explained"] += 1
             explained_by[why] += 1
@@ -162,20 +164,7 @@ def main() -> int:
         print("\nexplained (documented deliberate differences, docs/verifiers.md):")
         for why, count in explained_by.most_common():
             print(f"  {count:6d}  {why}")
-
-    # ---- answer keys: pairs math-verify calls equal must share one key
-    equal_pairs = [p for p, it in zip(pairs, items) if oracle[it]]
-    keys = key_results([p.pred for p in equal_pairs] + [p.gold for p in equal_pairs], args.workers)
-    split = [p for p in equal_pairs if keys[p.pred] != keys[p.gold] and not key_pair_explained(p)]
-    distinct_split = sorted({(p.form, p.gold, p.pred) for p in split})
-    print(
-        f"\nanswer keys: {len(equal_pairs)} pairs math-verify calls equal; "
-        f"{len(split)} get two different keys ({len(distinct_split)} distinct)"
-    )
-    for form, gold, pred in distinct_split[: args.show]:
-        print(f"  [{form}] {gold!r} -> {keys[gold]!r}   {pred!r} -> {keys[pred]!r}")
-
-    print(f"\nunexplained disagreements: {len(unexplained)}")
+    print(f"\nunexplained disagreements ({spelling}): {len(unexplained)}")
     seen = set()
     for pair, mv, result in unexplained:
         if (pair.gold, pair.pred) in seen:
@@ -187,7 +176,48 @@ def main() -> int:
             f"  [{pair.form}] gold={pair.gold!r} pred={pair.pred!r} math-verify={mv} "
             f"rewardkit={result.outcome.value} answer={result.answer!r} {result.reason or ''}"  # type: ignore[attr-defined]
         )
-    return 1 if unexplained or split else 0
+    equal_pairs = [p for p, it in zip(pairs, items) if oracle[it]]
+    return not unexplained, equal_pairs
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--n", type=int, default=20_000, help="pairs in the corpus (per spelling)")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--procs", type=int, default=2, help="processes for math-verify's verdicts")
+    ap.add_argument("--workers", type=int, default=2, help="rewardkit engine workers")
+    ap.add_argument("--show", type=int, default=40, help="unexplained disagreements to print")
+    ap.add_argument(
+        "--spelling",
+        default="boxed",
+        choices=[*SPELLINGS, "all"],
+        help="how completions state the answer (math_pairs.SPELLINGS); the key check runs on boxed",
+    )
+    args = ap.parse_args()
+    logging.getLogger("math_verify").setLevel(logging.CRITICAL)
+
+    clean = True
+    for spelling in SPELLINGS if args.spelling == "all" else [args.spelling]:
+        ok, equal_pairs = run_spelling(spelling, args)
+        clean = clean and ok
+        if spelling != "boxed":
+            continue
+        # ---- answer keys: pairs math-verify calls equal must share one key
+        keys = key_results(
+            [p.pred for p in equal_pairs] + [p.gold for p in equal_pairs], args.workers
+        )
+        split = [
+            p for p in equal_pairs if keys[p.pred] != keys[p.gold] and not key_pair_explained(p)
+        ]
+        distinct_split = sorted({(p.form, p.gold, p.pred) for p in split})
+        print(
+            f"\nanswer keys: {len(equal_pairs)} pairs math-verify calls equal; "
+            f"{len(split)} get two different keys ({len(distinct_split)} distinct)"
+        )
+        for form, gold, pred in distinct_split[: args.show]:
+            print(f"  [{form}] {gold!r} -> {keys[gold]!r}   {pred!r} -> {keys[pred]!r}")
+        clean = clean and not split
+    return 0 if clean else 1
 
 
 if __name__ == "__main__":

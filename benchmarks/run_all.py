@@ -33,7 +33,7 @@ QUICK_ARGS: dict[str, list[str]] = {
         "--diff-n",
         "500",
     ],
-    "math_differential": ["--n", "1000"],
+    "math_differential": ["--n", "1000", "--spelling", "all"],
     "verl_reward_loop": ["--prompts", "16", "--group", "4", "--workers", "2"],
     "diversity_throughput": ["--prompts", "8", "--group", "8", "--rounds", "1"],
     "judge_scale": ["--n", "64"],

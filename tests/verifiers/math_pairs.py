@@ -25,9 +25,13 @@ T = TypeVar("T")
 
 __all__ = [
     "FORMS",
+    "SPELLINGS",
+    "SPELLING_FORMS",
+    "SPELLING_SOURCES",
     "HypothesisSource",
     "Pair",
     "completion_of",
+    "explain_spelling",
     "make_pair",
     "math_verify_verdict",
 ]
@@ -545,9 +549,33 @@ def make_pair(src: Source, form: str | None = None) -> Pair:
     return Pair(form, gold, pred)
 
 
-def completion_of(pred: str, src: Source | None = None) -> str:
-    """A GRPO-like completion whose final answer is ``pred``, boxed inside ``$...$``."""
-    return f"We work it out step by step.\n\nThe final answer is $\\boxed{{{pred}}}$."
+_WORK = "We work it out step by step.\n\n"
+
+#: How a completion states its final answer ``p``: the corpus's default is ``boxed``; the others
+#: are the unboxed endings models also write. ``hashes`` (GSM8K's ``#### n``) is read by ``math``
+#: only when ``answer_sources`` lists ``hashes`` (:data:`SPELLING_SOURCES`).
+SPELLINGS: dict[str, Callable[[str], str]] = {
+    "boxed": lambda p: f"{_WORK}The final answer is $\\boxed{{{p}}}$.",
+    "display_boxed": lambda p: f"{_WORK}\\[\n\\boxed{{{p}}}\n\\]",
+    "dollar_statement": lambda p: f"{_WORK}The final answer is ${p}$.",
+    "final_answer_colon": lambda p: f"{_WORK}Final Answer: ${p}$",
+    "answer_is_plain": lambda p: f"{_WORK}The answer is {p}.",
+    "hashes": lambda p: f"{_WORK}#### {p}",
+}
+
+#: ``answer_sources`` of the ``math`` verifier per spelling (``None``: its default).
+SPELLING_SOURCES: dict[str, list[str] | None] = {
+    "hashes": ["boxed", "answer_is", "hashes", "last_dollar"],
+}
+
+#: Forms that have a meaning in every spelling (``hedged`` answers are two boxes by design).
+SPELLING_FORMS = sorted(f for f in FORMS if f != "hedged")
+
+
+def completion_of(pred: str, src: Source | None = None, spelling: str = "boxed") -> str:
+    """A GRPO-like completion whose final answer is ``pred``, in ``spelling`` (default: boxed
+    inside ``$...$``)."""
+    return SPELLINGS[spelling](pred)
 
 
 def math_verify_verdict(gold: str, completion: str, timeout_s: int = 30) -> bool:
@@ -635,6 +663,25 @@ def _exactly_equal(gold: str, pred: str) -> bool:
         return value == Fraction(Decimal(gold.strip()))
     except (InvalidOperation, ValueError):
         return False
+
+
+def explain_spelling(
+    pair: Pair, spelling: str, mv: bool, mv_boxed: bool, result: Any
+) -> str | None:
+    """Why rewardkit's verdict on ``pair`` in ``spelling`` differs from math-verify's verdict
+    ``mv`` on the same completion, else None (a bug).
+
+    ``mv_boxed`` is math-verify's verdict on the same answer boxed. When rewardkit agrees with
+    it, the difference is math-verify reading this spelling differently from the same answer
+    boxed (it parses LaTeX only inside math delimiters, and its plain-expression fallback reads
+    part of ``9.1 \\times 10^{-1}``); otherwise the boxed form's documented differences apply.
+    """
+    rk = result.outcome.value == "correct"
+    if rk == mv:
+        return None
+    if spelling != "boxed" and rk == mv_boxed:
+        return "math-verify reads the spelling differently"
+    return explain(pair, mv_boxed, result)
 
 
 def key_pair_explained(pair: Pair) -> bool:

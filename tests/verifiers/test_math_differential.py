@@ -15,10 +15,14 @@ from hypothesis import strategies as st
 from math_pairs import (
     DELIBERATE,
     FORMS,
+    SPELLING_FORMS,
+    SPELLING_SOURCES,
+    SPELLINGS,
     HypothesisSource,
     Pair,
     completion_of,
     explain,
+    explain_spelling,
     key_pair_explained,
     make_pair,
     math_verify_verdict,
@@ -145,6 +149,68 @@ def test_answers_math_verify_calls_equal_share_one_key(engine: ExecutionEngine) 
 def test_differential_against_math_verify(engine: ExecutionEngine, data: st.DataObject) -> None:
     pair = make_pair(HypothesisSource(data))
     assert _disagreements(engine, [pair]) == []
+
+
+# --------------------------------------------------------------------------- unboxed spellings
+
+
+def _spelled_disagreements(engine: ExecutionEngine, pairs: list[Pair], spelling: str) -> list[str]:
+    """Disagreements with math-verify on ``spelling`` that neither a documented difference nor
+    math-verify's own verdict on the same answer boxed explains."""
+    rows = [(p.gold, completion_of(p.pred, spelling=spelling)) for p in pairs]
+    rollouts = [Rollout(prompt="q", completion=c, reference=r) for r, c in rows]
+    sources = SPELLING_SOURCES.get(spelling)
+    config = MathConfig(timeout_s=30.0, **({"answer_sources": sources} if sources else {}))
+    results = MathVerifier(config).score(rollouts, ScoringContext(engine=engine))
+    out = []
+    for pair, row, result in zip(pairs, rows, results):
+        mv = math_verify_verdict(*row)
+        if (result.outcome is Outcome.CORRECT) == mv:
+            continue
+        mv_boxed = math_verify_verdict(pair.gold, completion_of(pair.pred))
+        if explain_spelling(pair, spelling, mv, mv_boxed, result) is None:
+            out.append(f"{pair} math-verify={mv} boxed={mv_boxed} rewardkit={result}")
+    return out
+
+
+@pytest.mark.parametrize("spelling", [s for s in SPELLINGS if s != "boxed"])
+def test_every_form_agrees_with_math_verify_unboxed(engine: ExecutionEngine, spelling: str) -> None:
+    rng = random.Random(21)
+    pairs = [make_pair(rng, form) for form in SPELLING_FORMS for _ in range(3)]
+    assert _spelled_disagreements(engine, pairs, spelling) == []
+
+
+@settings(
+    max_examples=30,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+@given(data=st.data())
+def test_differential_against_math_verify_any_spelling(
+    engine: ExecutionEngine, data: st.DataObject
+) -> None:
+    src = HypothesisSource(data)
+    spelling = src.choice(sorted(SPELLINGS))
+    pair = make_pair(src, src.choice(SPELLING_FORMS))
+    assert _spelled_disagreements(engine, [pair], spelling) == []
+
+
+@pytest.mark.parametrize(
+    ("completion", "key"),
+    [
+        ("The final answer is $\\$429$.", "429"),  # was an empty answer: `\$` closed the math
+        ("Final Answer: $\\$4{,}290$", "4290"),
+        ("So the price is $\\$12.50$.", "12.50"),  # last_dollar skips the escaped dollar
+        ("The answer is $$\\$7$$.", "7"),
+    ],
+)
+def test_an_escaped_dollar_inside_the_math_is_a_dollar_sign(
+    engine: ExecutionEngine, completion: str, key: str
+) -> None:
+    gold = key.replace(",", "")
+    (result,) = _results(engine, [(gold, completion)])
+    assert result.outcome is Outcome.CORRECT, result
+    assert math_verify_verdict(gold, completion)
 
 
 # --------------------------------------------------------------------------- documented differences

@@ -155,6 +155,23 @@ def last_boxed(text: str) -> str | None:
 # --------------------------------------------------------------------------- phrases
 
 
+def _escaped(text: str, pos: int) -> bool:
+    """Whether the character at ``pos`` follows an odd run of backslashes (``\\$`` is a dollar
+    sign, not a math delimiter)."""
+    run = 0
+    while pos - run - 1 >= 0 and text[pos - run - 1] == "\\":
+        run += 1
+    return run % 2 == 1
+
+
+def _find_delimiter(text: str, token: str, start: int) -> int:
+    """The first ``token`` at or after ``start`` that no backslash escapes, else -1."""
+    pos = text.find(token, start)
+    while pos > 0 and _escaped(text, pos):
+        pos = text.find(token, pos + 1)
+    return pos
+
+
 def _rest_of_statement(text: str) -> str:
     """From just after a cue to the end of its line or sentence (a period then a space)."""
     line = text.split("\n", 1)[0]
@@ -164,7 +181,8 @@ def _rest_of_statement(text: str) -> str:
             if close > 0:
                 return line[: close + 2]
     if line.startswith("$"):
-        close = line.find("$", 1) if not line.startswith("$$") else line.find("$$", 2)
+        double = line.startswith("$$")
+        close = _find_delimiter(line, "$$", 2) if double else _find_delimiter(line, "$", 1)
         if close > 0:
             return line[: close + (2 if line.startswith("$$") else 1)]
     cut = len(line)
@@ -211,12 +229,14 @@ def _last_dollar(text: str) -> str | None:
     end = len(text)
     while end > 0 and _ENDING.fullmatch(text[end - 1]):
         end -= 1
-    if end < 2 or text[end - 1] != "$":
+    if end < 2 or text[end - 1] != "$" or _escaped(text, end - 1):
         return None
     close = end - 1
     while close > 0 and text[close - 1] == "$":  # $$...$$
         close -= 1
     start = text.rfind("$", 0, close)
+    while start > 0 and _escaped(text, start):  # `\$5` inside the math is a dollar sign
+        start = text.rfind("$", 0, start)
     while start > 0 and text[start - 1] == "$":
         start -= 1
     if start < 0:
