@@ -176,8 +176,23 @@ def run_spelling(spelling: str, args: argparse.Namespace) -> tuple[bool, list[Pa
             f"  [{pair.form}] gold={pair.gold!r} pred={pair.pred!r} math-verify={mv} "
             f"rewardkit={result.outcome.value} answer={result.answer!r} {result.reason or ''}"  # type: ignore[attr-defined]
         )
+    # rewardkit reads one answer one way whatever the ending: its verdict and answer key here
+    # equal its own on the boxed ending. (Where math-verify cannot read an ending it "agrees"
+    # with any rewardkit miss, so this is the check that covers those endings.)
+    inconsistent = []
+    if spelling != "boxed":
+        for pair, result, own in zip(pairs, results, rewardkit_results(pairs, args.workers)):
+            here = (result.outcome.value, result.answer)  # type: ignore[attr-defined]
+            boxed_verdict = (own.outcome.value, own.answer)  # type: ignore[attr-defined]
+            if here != boxed_verdict:
+                inconsistent.append((pair, here, boxed_verdict))
+        print(f"rewardkit here vs its own boxed verdict ({spelling}): {len(inconsistent)} differ")
+        for pair, here, boxed_verdict in inconsistent[: args.show]:
+            print(
+                f"  [{pair.form}] gold={pair.gold!r} pred={pair.pred!r} {here} boxed {boxed_verdict}"
+            )
     equal_pairs = [p for p, it in zip(pairs, items) if oracle[it]]
-    return not unexplained, equal_pairs
+    return not unexplained and not inconsistent, equal_pairs
 
 
 def main() -> int:

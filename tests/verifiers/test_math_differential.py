@@ -156,13 +156,20 @@ def test_differential_against_math_verify(engine: ExecutionEngine, data: st.Data
 
 def _spelled_disagreements(engine: ExecutionEngine, pairs: list[Pair], spelling: str) -> list[str]:
     """Disagreements with math-verify on ``spelling`` that neither a documented difference nor
-    math-verify's own verdict on the same answer boxed explains."""
+    math-verify's own verdict on the same answer boxed explains, and every pair whose verdict or
+    answer key differs from rewardkit's own on the boxed ending (where math-verify cannot read
+    an ending, it would "agree" with any rewardkit miss)."""
     rows = [(p.gold, completion_of(p.pred, spelling=spelling)) for p in pairs]
     rollouts = [Rollout(prompt="q", completion=c, reference=r) for r, c in rows]
     sources = SPELLING_SOURCES.get(spelling)
     config = MathConfig(timeout_s=30.0, **({"answer_sources": sources} if sources else {}))
     results = MathVerifier(config).score(rollouts, ScoringContext(engine=engine))
-    out = []
+    boxed = _results(engine, [(p.gold, completion_of(p.pred)) for p in pairs])
+    out = [
+        f"{pair} {spelling}={result} boxed={own}"
+        for pair, result, own in zip(pairs, results, boxed)
+        if (result.outcome, result.answer) != (own.outcome, own.answer)
+    ]
     for pair, row, result in zip(pairs, rows, results):
         mv = math_verify_verdict(*row)
         if (result.outcome is Outcome.CORRECT) == mv:
@@ -196,21 +203,80 @@ def test_differential_against_math_verify_any_spelling(
 
 
 @pytest.mark.parametrize(
-    ("completion", "key"),
+    ("gold", "completion", "correct"),
     [
-        ("The final answer is $\\$429$.", "429"),  # was an empty answer: `\$` closed the math
-        ("Final Answer: $\\$4{,}290$", "4290"),
-        ("So the price is $\\$12.50$.", "12.50"),  # last_dollar skips the escaped dollar
-        ("The answer is $$\\$7$$.", "7"),
+        # Each row failed on the extractor before the fix (rewardkit's old verdict in the comment).
+        ("429", "The final answer is $\\$429$.", True),  # no_answer: `\$` closed the math
+        ("4290", "Final Answer: $\\$4{,}290$", True),  # no_answer
+        ("20", "So the total is $2 \\cdot \\$10$.", True),  # incorrect: read `10`
+        ("5", "So it is $5\\$$.", True),  # incorrect: read `5\`
+        ("100", "The price is $$100\\$$$", True),  # incorrect: read `100\`
+        # An unbalanced last `$` starts no span: the answer is not taken across `$x$`.
+        ("5", "We get $x$, and the cost is \\$5$.", False),  # correct: read `5`
     ],
 )
-def test_an_escaped_dollar_inside_the_math_is_a_dollar_sign(
-    engine: ExecutionEngine, completion: str, key: str
+def test_an_escaped_dollar_is_a_dollar_sign_not_a_math_delimiter(
+    engine: ExecutionEngine, gold: str, completion: str, correct: bool
 ) -> None:
-    gold = key.replace(",", "")
+    (result,) = _results(engine, [(gold, completion)])
+    assert (result.outcome is Outcome.CORRECT) is correct, result
+    assert math_verify_verdict(gold, completion) is correct
+
+
+_TALL = "\\begin{pmatrix}\n1 \\\\\n2 \\\\\n3 \\\\\n4\n\\end{pmatrix}"
+
+
+@pytest.mark.parametrize(
+    ("gold", "answer", "completion"),
+    [
+        # rewardkit's verdict before: incorrect, reading `\begin{bmatrix}` (the line's end)
+        (
+            "\\begin{pmatrix} -4&7 \\end{pmatrix}",
+            "\\begin{bmatrix}\n-4& 7\n\\end{bmatrix}",
+            "Work.\n\nThe final answer is $\\begin{bmatrix}\n-4& 7\n\\end{bmatrix}$.",
+        ),
+        # before: no_answer (the cue is six lines from the end)
+        (
+            "\\begin{pmatrix}1\\\\2\\\\3\\\\4\\end{pmatrix}",
+            _TALL,
+            f"Work.\n\nFinal Answer: ${_TALL}$",
+        ),
+        (
+            "\\begin{pmatrix}1\\\\2\\\\3\\\\4\\end{pmatrix}",
+            _TALL,
+            f"Work.\n\nThe answer is {_TALL}.",
+        ),
+    ],
+)
+def test_a_matrix_over_several_lines_is_one_answer(
+    engine: ExecutionEngine, gold: str, answer: str, completion: str
+) -> None:
+    assert math_verify_verdict(gold, completion_of(answer))  # the oracle, on the answer boxed
     (result,) = _results(engine, [(gold, completion)])
     assert result.outcome is Outcome.CORRECT, result
-    assert math_verify_verdict(gold, completion)
+    (boxed,) = _results(engine, [(gold, completion_of(answer))])
+    assert result.answer == boxed.answer
+
+
+def test_a_unit_inside_dollar_math_keys_as_inside_a_box(engine: ExecutionEngine) -> None:
+    # Found by the unboxed endings' self-check: `$420\mathrm{dollars}$` kept its `$`s past the
+    # unit rule and keyed as a product of letters (`420*a*do*l**2*r*s`).
+    rows = [
+        ("7", "The final answer is $420\\mathrm{dollars}$."),
+        ("7", completion_of("420\\mathrm{dollars}")),
+    ]
+    spelled, boxed = _results(engine, rows)
+    assert spelled.outcome is boxed.outcome is Outcome.INCORRECT
+    assert spelled.answer == boxed.answer == "420"
+
+
+def test_an_unbalanced_environment_does_not_reach_far_up(engine: ExecutionEngine) -> None:
+    # `\end{document}` with no `\begin` in sight: lines stay lines, so the statement 30 lines
+    # up is not the final answer.
+    filler = "\n".join(f"Step {i} of the check." for i in range(30))
+    completion = f"The answer is 7.\n{filler}\n\\end{{document}}"
+    (result,) = _results(engine, [("7", completion)])
+    assert result.outcome is Outcome.NO_ANSWER, result
 
 
 # --------------------------------------------------------------------------- documented differences

@@ -21,6 +21,7 @@ from rewardkit.masks import (
 
 pytest.importorskip("verl")
 
+from omegaconf import open_dict
 from rewardkit_verl._entropy_mask import (
     apply_verl_policy_loss,
     entropy_advantage_nested,
@@ -28,7 +29,8 @@ from rewardkit_verl._entropy_mask import (
     token_terms_of,
     warn_ppo_critic_defaults,
 )
-from verl.trainer.ppo.core_algos import get_policy_loss_fn
+from rewardkit_verl._trainer import RewardKitTrainerMixin
+from verl.trainer.ppo.core_algos import AdvantageEstimator, get_policy_loss_fn
 from verl.workers.config import FSDPActorConfig, PolicyLossConfig
 
 sys.path.append(str(Path(__file__).parent))
@@ -118,11 +120,12 @@ def test_no_loss_term_leaves_verl_alone() -> None:
         ("gae", {"type": "entropy_advantage", "alpha": 0.1}, False),
         ("grpo", {"type": "entropy_advantage"}, False),
         ("gae", {"type": "token_entropy"}, False),
+        (AdvantageEstimator.GAE, {"type": "entropy_advantage"}, True),
     ],
-    ids=["gae-default-alpha", "gae-explicit-alpha", "grpo", "gae-other-term"],
+    ids=["gae-default-alpha", "gae-explicit-alpha", "grpo", "gae-other-term", "gae-enum"],
 )
 def test_ppo_with_a_critic_warns_about_the_grpo_alpha(
-    estimator: str, term: dict[str, Any], warned: bool, caplog: pytest.LogCaptureFixture
+    estimator: Any, term: dict[str, Any], warned: bool, caplog: pytest.LogCaptureFixture
 ) -> None:
     config = _config_with(term)
     config.algorithm.adv_estimator = estimator
@@ -131,6 +134,38 @@ def test_ppo_with_a_critic_warns_about_the_grpo_alpha(
         texts = warn_ppo_critic_defaults(config, terms)
     assert bool(texts) is warned
     assert ("alpha=0.1 for PPO" in caplog.text) is warned
+
+
+class _VerlTrainerStandIn:
+    """Where verl's V1 trainer sits after the mixin in the bases: its own ``__init__`` starts
+    Ray workers, which a unit test cannot; this keeps the config the mixin passes on."""
+
+    def __init__(self, config: Any) -> None:
+        self.config = config
+
+
+class _MixinOnly(RewardKitTrainerMixin, _VerlTrainerStandIn):
+    pass
+
+
+def test_the_trainer_sets_verls_loss_and_warns_before_verl_reads_the_config(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    config = _config_with({"type": "entropy_advantage"})
+    with open_dict(config):
+        config.reward.reward_kwargs.rewardkit_config = {
+            "rewards": [{"type": "math"}],
+            "token": [{"type": "entropy_advantage"}, {"type": "kl_cov", "ratio": 0.01}],
+        }
+    config.algorithm.adv_estimator = "gae"
+    with caplog.at_level(logging.WARNING):
+        trainer = _MixinOnly(config)
+    try:
+        assert trainer.config.actor_rollout_ref.actor.policy_loss.loss_mode == "kl_cov"
+        assert trainer.config.actor_rollout_ref.actor.policy_loss.kl_cov_ratio == 0.01
+        assert "alpha=0.1 for PPO" in caplog.text
+    finally:
+        trainer.rewardkit.close()
 
 
 def test_token_terms_of_matches_the_pipeline_order() -> None:

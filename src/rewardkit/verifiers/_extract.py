@@ -155,36 +155,69 @@ def last_boxed(text: str) -> str | None:
 # --------------------------------------------------------------------------- phrases
 
 
-def _escaped(text: str, pos: int) -> bool:
-    """Whether the character at ``pos`` follows an odd run of backslashes (``\\$`` is a dollar
-    sign, not a math delimiter)."""
-    run = 0
-    while pos - run - 1 >= 0 and text[pos - run - 1] == "\\":
-        run += 1
-    return run % 2 == 1
+def _math_spans(line: str) -> list[tuple[int, int, int]]:
+    """The complete ``$...$`` / ``$$...$$`` spans of ``line``, left to right, as (content start,
+    content end, end of the closing delimiter). A backslash escapes the next character, so
+    ``\\$`` is a dollar sign, not a delimiter; an inline span closes at its first ``$``; a
+    lone ``$`` inside ``$$...$$`` is literal; an unclosed opener ends no span. Linear in the
+    line (callers pass at most a few kilobytes)."""
+    spans: list[tuple[int, int, int]] = []
+    opener, content, i, n = "", 0, 0, len(line)
+    while i < n:
+        char = line[i]
+        if char == "\\":
+            i += 2
+            continue
+        if char != "$":
+            i += 1
+            continue
+        token = "$$" if line.startswith("$$", i) else "$"
+        if not opener:
+            opener, content = token, i + len(token)
+            i += len(token)
+        elif opener == "$" or token == "$$":
+            spans.append((content, i, i + len(opener)))
+            i += len(opener)
+            opener = ""
+        else:
+            i += 1
+    return spans
 
 
-def _find_delimiter(text: str, token: str, start: int) -> int:
-    """The first ``token`` at or after ``start`` that no backslash escapes, else -1."""
-    pos = text.find(token, start)
-    while pos > 0 and _escaped(text, pos):
-        pos = text.find(token, pos + 1)
-    return pos
+#: A ``\\begin{pmatrix}`` ... ``\\end{pmatrix}`` written over several lines is one line of the
+#: answer; past this many lines an unbalanced environment (``\\end{document}``) is not followed.
+_MAX_ENVIRONMENT_LINES = 24
+
+
+def _environment_depth(line: str) -> int:
+    return line.count("\\begin{") - line.count("\\end{")
+
+
+def _statement_line(text: str) -> str:
+    """The first line of ``text``, extended over the lines of the environments it opens and
+    does not close (at most :data:`_MAX_ENVIRONMENT_LINES` more)."""
+    lines = text.split("\n", _MAX_ENVIRONMENT_LINES + 1)
+    depth = _environment_depth(lines[0])
+    for taken in range(1, len(lines)):
+        if depth <= 0 or taken > _MAX_ENVIRONMENT_LINES:
+            return "\n".join(lines[:taken])
+        depth += _environment_depth(lines[taken])
+    return "\n".join(lines[: _MAX_ENVIRONMENT_LINES + 1]) if depth <= 0 else lines[0]
 
 
 def _rest_of_statement(text: str) -> str:
-    """From just after a cue to the end of its line or sentence (a period then a space)."""
-    line = text.split("\n", 1)[0]
+    """From just after a cue to the end of its line or sentence (a period then a space); a
+    multi-line environment opened on the line (a matrix) belongs to it."""
+    line = _statement_line(text)
     for opener, closer in (("\\[", "\\]"), ("\\(", "\\)")):
         if line.startswith(opener):
             close = line.find(closer, 2)
             if close > 0:
                 return line[: close + 2]
     if line.startswith("$"):
-        double = line.startswith("$$")
-        close = _find_delimiter(line, "$$", 2) if double else _find_delimiter(line, "$", 1)
-        if close > 0:
-            return line[: close + (2 if line.startswith("$$") else 1)]
+        spans = _math_spans(line)
+        if spans and spans[0][0] <= 2:  # the span the line opens with
+            return line[: spans[0][2]]
     cut = len(line)
     for stop in (". ", ".\t"):
         k = line.find(stop)
@@ -194,13 +227,22 @@ def _rest_of_statement(text: str) -> str:
 
 
 def final_lines(text: str, count: int) -> str:
-    """The last ``count`` non-empty lines of ``text`` (of its last few kilobytes)."""
+    """The last ``count`` non-empty lines of ``text`` (of its last few kilobytes); the lines of
+    a multi-line environment (``\\begin{pmatrix}`` ... ``\\end{pmatrix}``) count as one line with
+    the line that opens it, up to :data:`_MAX_ENVIRONMENT_LINES` of them."""
     tail = text[-_PHRASE_WINDOW:]
     end = len(tail)
     found = 0
+    depth = inside = 0  # environments still open above this line; lines spent inside them
     while end > 0:
         start = tail.rfind("\n", 0, end)
-        if tail[start + 1 : end].strip():
+        line = tail[start + 1 : end]
+        depth -= _environment_depth(line)
+        inside = inside + 1 if depth > 0 else 0
+        if inside > _MAX_ENVIRONMENT_LINES:  # unbalanced (`\\end{document}`): plain lines
+            depth = inside = 0
+        if line.strip() and depth <= 0:
+            depth = 0
             found += 1
             if found == count:
                 return tail[start + 1 :]
@@ -229,19 +271,12 @@ def _last_dollar(text: str) -> str | None:
     end = len(text)
     while end > 0 and _ENDING.fullmatch(text[end - 1]):
         end -= 1
-    if end < 2 or text[end - 1] != "$" or _escaped(text, end - 1):
+    if end < 2 or text[end - 1] != "$":
         return None
-    close = end - 1
-    while close > 0 and text[close - 1] == "$":  # $$...$$
-        close -= 1
-    start = text.rfind("$", 0, close)
-    while start > 0 and _escaped(text, start):  # `\$5` inside the math is a dollar sign
-        start = text.rfind("$", 0, start)
-    while start > 0 and text[start - 1] == "$":
-        start -= 1
-    if start < 0:
+    spans = _math_spans(text[:end])
+    if not spans or spans[-1][2] != end:  # the last `$` is escaped, or closes nothing
         return None
-    inner = text[start:close].strip("$ ")
+    inner = text[spans[-1][0] : spans[-1][1]].strip()
     return inner or None
 
 
@@ -522,8 +557,8 @@ _MATH_DELIMITERS = (("\\[", "\\]"), ("\\(", "\\)"))
 
 def _strip_wrappers(s: str) -> str:
     """Strip what only wraps an answer: markdown emphasis (``**10**``, ``_x_``, a dangling
-    ``**`` left by a cue that took the opening one), ``\\[...\\]`` / ``\\(...\\)`` math
-    delimiters, a whole ``\\boxed{...}`` (nested boxes), and trailing punctuation."""
+    ``**`` left by a cue that took the opening one), ``\\[...\\]`` / ``\\(...\\)`` / ``$...$``
+    math delimiters, a whole ``\\boxed{...}`` (nested boxes), and trailing punctuation."""
     for _ in range(8):  # each round strips one layer; real answers have one or two
         before = s
         s = s.strip().rstrip(_TRAILING).strip()
@@ -543,6 +578,10 @@ def _strip_wrappers(s: str) -> str:
         for opener, closer in _MATH_DELIMITERS:
             if s.startswith(opener) and s.endswith(closer) and len(s) >= 4:
                 s = s[2:-2]
+        if s.startswith("$"):  # one `$...$` / `$$...$$` around all of it, as a box would be
+            spans = _math_spans(s)
+            if len(spans) == 1 and spans[0][0] <= 2 and spans[0][2] == len(s):
+                s = s[spans[0][0] : spans[0][1]]
         for command in _BOX_COMMANDS:
             if s.startswith(command):
                 got = _box_span(s, 0, command)

@@ -393,8 +393,9 @@ def apply_verl_policy_loss(config: Any, terms: Any) -> dict[str, Any] | None:
 
 
 def warn_ppo_critic_defaults(config: Any, terms: Any) -> list[str]:
-    """Log the warnings of token terms whose defaults are another algorithm's when verl runs
-    PPO with a critic (``algorithm.adv_estimator=gae``): each term that has
+    """Log the warnings of token terms whose defaults are another algorithm's when verl's
+    advantages are GAE's (``algorithm.adv_estimator=gae``, PPO with a critic; the setting the
+    scale of the advantages depends on): each term that has
     ``ppo_critic_warning()`` (``entropy_advantage``: its default α is the paper's GRPO value)
     says what, and the texts are returned. Nothing is changed."""
     from rewardkit_verl._log import logger
