@@ -211,8 +211,12 @@ def test_differential_against_math_verify_any_spelling(
         ("20", "So the total is $2 \\cdot \\$10$.", True),  # incorrect: read `10`
         ("5", "So it is $5\\$$.", True),  # incorrect: read `5\`
         ("100", "The price is $$100\\$$$", True),  # incorrect: read `100\`
-        # An unbalanced last `$` starts no span: the answer is not taken across `$x$`.
+        # The escaped `\$` opens nothing, so the answer is not `5`.
         ("5", "We get $x$, and the cost is \\$5$.", False),  # correct: read `5`
+        # A currency `$` earlier on the line leaves the last `$` unpaired from the left; it pairs
+        # with the `$` before it (no_answer after the first fix of this round).
+        ("20", "He pays $5 per apple, so the total is $20$.", True),
+        ("18", "She earns $18 a day, i.e. $x = 18$.", True),
     ],
 )
 def test_an_escaped_dollar_is_a_dollar_sign_not_a_math_delimiter(
@@ -241,6 +245,7 @@ _TALL = "\\begin{pmatrix}\n1 \\\\\n2 \\\\\n3 \\\\\n4\n\\end{pmatrix}"
             _TALL,
             f"Work.\n\nFinal Answer: ${_TALL}$",
         ),
+        # before: no_answer
         (
             "\\begin{pmatrix}1\\\\2\\\\3\\\\4\\end{pmatrix}",
             _TALL,
@@ -270,13 +275,39 @@ def test_a_unit_inside_dollar_math_keys_as_inside_a_box(engine: ExecutionEngine)
     assert spelled.answer == boxed.answer == "420"
 
 
-def test_an_unbalanced_environment_does_not_reach_far_up(engine: ExecutionEngine) -> None:
-    # `\end{document}` with no `\begin` in sight: lines stay lines, so the statement 30 lines
-    # up is not the final answer.
-    filler = "\n".join(f"Step {i} of the check." for i in range(30))
-    completion = f"The answer is 7.\n{filler}\n\\end{{document}}"
-    (result,) = _results(engine, [("7", completion)])
+_FILLER = "\n".join(f"Step {i} of the check." for i in range(30))
+
+
+@pytest.mark.parametrize(
+    "completion",
+    [
+        # A derivation is not a block: the cue above it stays out of the last three lines.
+        "Let us check whether the answer is 12.\n\\begin{align*}\na&=3\\\\\nb&=4\\\\\n"
+        "c&=5\\\\\nd&=6\n\\end{align*}\nSo x = 13.",
+        # An `\end` that nothing opens merges nothing.
+        "Work.\nThe answer is 12.\nA\nB\nC\nD\n\\end{proof}",
+        "Work.\nThe answer is 12.\nA\nB\nC\nD\n\\end{pmatrix}",
+        f"The answer is 12.\n{_FILLER}\n\\end{{pmatrix}}",
+    ],
+    ids=["align", "end-proof", "end-pmatrix", "end-pmatrix-far"],
+)
+def test_a_cue_above_the_last_lines_is_not_the_answer(
+    engine: ExecutionEngine, completion: str
+) -> None:
+    (result,) = _results(engine, [("12", completion)])
     assert result.outcome is Outcome.NO_ANSWER, result
+
+
+@pytest.mark.parametrize("opener,closer", [("$$", "$$"), ("\\[", "\\]")])
+def test_display_math_opened_on_the_cue_line_is_the_answer(
+    engine: ExecutionEngine, opener: str, closer: str
+) -> None:
+    # Before: the answer was the bare `$$` / `\[` (an empty answer: no_answer).
+    gold = "\\begin{pmatrix}1\\\\2\\end{pmatrix}"
+    completion = f"The final answer is {opener}\n{gold}\n{closer}"
+    (result,) = _results(engine, [(gold, completion)])
+    assert result.outcome is Outcome.CORRECT, result
+    assert math_verify_verdict(gold, completion)
 
 
 # --------------------------------------------------------------------------- documented differences

@@ -43,6 +43,8 @@ _ANSWER_IS = re.compile(
     r"(?:final\s+answer|the\s+answer|answer)\**\s*(?:is|:|=)\s*(?:[:=]\s*)?\**\s*", re.IGNORECASE
 )
 _HASHES = re.compile(r"####\s*")
+# What a cue may leave when the math it opens does not close: no answer, so later sources run.
+_BARE_DELIMITERS = frozenset(["$", "$$", "\\[", "\\("])
 _NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?|-?\.\d+")
 
 
@@ -184,25 +186,45 @@ def _math_spans(line: str) -> list[tuple[int, int, int]]:
     return spans
 
 
-#: A ``\\begin{pmatrix}`` ... ``\\end{pmatrix}`` written over several lines is one line of the
-#: answer; past this many lines an unbalanced environment (``\\end{document}``) is not followed.
-_MAX_ENVIRONMENT_LINES = 24
+#: A matrix (``\\begin{pmatrix}`` ... ``\\end{pmatrix}``) or display math (``$$`` ... ``$$``,
+#: ``\\[`` ... ``\\]``) written over several lines is one line of the answer, up to this many
+#: lines; a block still open past them (or an unbalanced ``\\end{pmatrix}``) merges nothing.
+_MAX_BLOCK_LINES = 24
+_MATRIX_BEGIN = re.compile(r"\\begin\{(?:[pbBvV]?matrix|smallmatrix|array)\*?\}")
+_MATRIX_END = re.compile(r"\\end\{(?:[pbBvV]?matrix|smallmatrix|array)\*?\}")
 
 
-def _environment_depth(line: str) -> int:
-    return line.count("\\begin{") - line.count("\\end{")
+def _block_marks(line: str) -> tuple[int, int, bool]:
+    """(matrix environments opened minus closed, ``\\[`` minus ``\\]``, whether the line has an
+    odd number of unescaped ``$$``) on ``line``. Derivations (``align``, ``cases``) are not
+    blocks here: their lines stay lines, so a cue above them stays out of the last lines."""
+    matrices = len(_MATRIX_BEGIN.findall(line)) - len(_MATRIX_END.findall(line))
+    brackets = line.count("\\[") - line.count("\\]")
+    doubles, i, n = 0, 0, len(line)
+    while i < n:
+        if line[i] == "\\":
+            i += 2
+        elif line.startswith("$$", i):
+            doubles += 1
+            i += 2
+        else:
+            i += 1
+    return matrices, brackets, doubles % 2 == 1
 
 
 def _statement_line(text: str) -> str:
-    """The first line of ``text``, extended over the lines of the environments it opens and
-    does not close (at most :data:`_MAX_ENVIRONMENT_LINES` more)."""
-    lines = text.split("\n", _MAX_ENVIRONMENT_LINES + 1)
-    depth = _environment_depth(lines[0])
-    for taken in range(1, len(lines)):
-        if depth <= 0 or taken > _MAX_ENVIRONMENT_LINES:
+    """The first line of ``text``, extended over the lines of a matrix or display math it opens
+    and does not close (at most :data:`_MAX_BLOCK_LINES` more; else the line alone)."""
+    lines = text.split("\n", _MAX_BLOCK_LINES + 1)
+    matrices, brackets, display = _block_marks(lines[0])
+    for taken in range(1, min(len(lines), _MAX_BLOCK_LINES + 1)):
+        if matrices <= 0 and brackets <= 0 and not display:
             return "\n".join(lines[:taken])
-        depth += _environment_depth(lines[taken])
-    return "\n".join(lines[: _MAX_ENVIRONMENT_LINES + 1]) if depth <= 0 else lines[0]
+        m, b, d = _block_marks(lines[taken])
+        matrices, brackets, display = matrices + m, brackets + b, display != d
+    if matrices <= 0 and brackets <= 0 and not display:
+        return "\n".join(lines[: _MAX_BLOCK_LINES + 1])
+    return lines[0]
 
 
 def _rest_of_statement(text: str) -> str:
@@ -216,7 +238,7 @@ def _rest_of_statement(text: str) -> str:
                 return line[: close + 2]
     if line.startswith("$"):
         spans = _math_spans(line)
-        if spans and spans[0][0] <= 2:  # the span the line opens with
+        if spans:  # the first span is the one the line opens with
             return line[: spans[0][2]]
     cut = len(line)
     for stop in (". ", ".\t"):
@@ -227,29 +249,41 @@ def _rest_of_statement(text: str) -> str:
 
 
 def final_lines(text: str, count: int) -> str:
-    """The last ``count`` non-empty lines of ``text`` (of its last few kilobytes); the lines of
-    a multi-line environment (``\\begin{pmatrix}`` ... ``\\end{pmatrix}``) count as one line with
-    the line that opens it, up to :data:`_MAX_ENVIRONMENT_LINES` of them."""
+    """The last ``count`` non-empty lines of ``text`` (of its last few kilobytes); a matrix or
+    display math written over several lines counts as one line with the line that opens it
+    (:data:`_MAX_BLOCK_LINES`; a block that does not close within them merges nothing)."""
     tail = text[-_PHRASE_WINDOW:]
+    merged = _final_lines(tail, count, merge_blocks=True)
+    return merged if merged is not None else _final_lines(tail, count, merge_blocks=False) or tail
+
+
+def _final_lines(tail: str, count: int, *, merge_blocks: bool) -> str | None:
+    """:func:`final_lines` on ``tail``; ``None`` when a block (read upwards) never opens."""
     end = len(tail)
     found = 0
-    depth = inside = 0  # environments still open above this line; lines spent inside them
+    matrices = brackets = inside = 0  # blocks still open above this line; lines spent in them
+    display = open_above = False
     while end > 0:
         start = tail.rfind("\n", 0, end)
         line = tail[start + 1 : end]
-        depth -= _environment_depth(line)
-        inside = inside + 1 if depth > 0 else 0
-        if inside > _MAX_ENVIRONMENT_LINES:  # unbalanced (`\\end{document}`): plain lines
-            depth = inside = 0
-        if line.strip() and depth <= 0:
-            depth = 0
+        if merge_blocks:
+            m, b, d = _block_marks(line)
+            # read upwards, a closing mark opens the block and an opening mark closes it
+            matrices, brackets, display = max(matrices - m, 0), max(brackets - b, 0), display != d
+            open_above = matrices > 0 or brackets > 0 or display
+            inside = inside + 1 if open_above else 0
+            if inside > _MAX_BLOCK_LINES:
+                return None
+        else:
+            open_above = False
+        if line.strip() and not open_above:
             found += 1
             if found == count:
                 return tail[start + 1 :]
         if start < 0:
             break
         end = start
-    return tail
+    return None if merge_blocks and open_above else tail
 
 
 def _after_last(pattern: re.Pattern[str], text: str) -> str | None:
@@ -274,10 +308,30 @@ def _last_dollar(text: str) -> str | None:
     if end < 2 or text[end - 1] != "$":
         return None
     spans = _math_spans(text[:end])
-    if not spans or spans[-1][2] != end:  # the last `$` is escaped, or closes nothing
-        return None
-    inner = text[spans[-1][0] : spans[-1][1]].strip()
+    if spans and spans[-1][2] == end:
+        inner = text[spans[-1][0] : spans[-1][1]]
+    else:
+        # Paired from the left, the last `$` closes nothing: an unescaped currency sign earlier
+        # ("pays $5 per apple, so the total is $20$.") took an opener. Pair it with the `$`
+        # before it, unless it is escaped itself.
+        close = end - 1
+        if _backslashes_before(text, close) % 2:
+            return None
+        start = close - 1
+        while start >= 0 and (text[start] != "$" or _backslashes_before(text, start) % 2):
+            start -= 1
+        if start < 0:
+            return None
+        inner = text[start + 1 : close]
+    inner = inner.strip()
     return inner or None
+
+
+def _backslashes_before(text: str, pos: int) -> int:
+    run = 0
+    while pos - run - 1 >= 0 and text[pos - run - 1] == "\\":
+        run += 1
+    return run
 
 
 def _last_number(text: str) -> str | None:
@@ -323,7 +377,7 @@ def extract_answer(
             got = _last_number(final_lines(text, 1))
         else:
             raise ArgumentError(f"unknown answer source {source!r}")
-        if got is not None and got.strip():
+        if got is not None and got.strip() and got.strip() not in _BARE_DELIMITERS:
             got = got.strip()
             if len(got) > _MAX_ANSWER_CHARS:  # cut only after redundant braces are gone
                 got = _strip_grouping_braces(got)[:_MAX_ANSWER_CHARS]
