@@ -243,3 +243,10 @@ def test_find_boxed_counts_outermost_boxes_only() -> None:
     assert find_boxed("\\boxed{\\boxed{2}}") == ["\\boxed{2}"]
     # Thousands of unclosed boxes stay cheap (a bounded number of commands is examined).
     assert find_boxed("\\boxed{" * 50_000) == []
+
+
+def test_a_row_break_with_spacing_does_not_open_display_math() -> None:
+    # `\\[2pt]` is a matrix row break with extra space, not `\[`: the matrix still spans its
+    # lines (before, the unclosed "display math" kept the statement to its first line).
+    text = "The final answer is $\\begin{pmatrix}1 \\\\[2pt]\n2\\end{pmatrix}$."
+    assert extract_answer(text, ["answer_is"]) == "$\\begin{pmatrix}1 \\\\[2pt]\n2\\end{pmatrix}$"

@@ -192,6 +192,9 @@ def _math_spans(line: str) -> list[tuple[int, int, int]]:
 _MAX_BLOCK_LINES = 24
 _MATRIX_BEGIN = re.compile(r"\\begin\{(?:[pbBvV]?matrix|smallmatrix|array)\*?\}")
 _MATRIX_END = re.compile(r"\\end\{(?:[pbBvV]?matrix|smallmatrix|array)\*?\}")
+# `\[` / `\]` not preceded by another backslash: `\\[2pt]` is a row break with spacing.
+_DISPLAY_OPEN = re.compile(r"(?<!\\)(?:\\\\)*\\\[")
+_DISPLAY_CLOSE = re.compile(r"(?<!\\)(?:\\\\)*\\\]")
 
 
 def _block_marks(line: str) -> tuple[int, int, bool]:
@@ -199,7 +202,7 @@ def _block_marks(line: str) -> tuple[int, int, bool]:
     odd number of unescaped ``$$``) on ``line``. Derivations (``align``, ``cases``) are not
     blocks here: their lines stay lines, so a cue above them stays out of the last lines."""
     matrices = len(_MATRIX_BEGIN.findall(line)) - len(_MATRIX_END.findall(line))
-    brackets = line.count("\\[") - line.count("\\]")
+    brackets = len(_DISPLAY_OPEN.findall(line)) - len(_DISPLAY_CLOSE.findall(line))
     doubles, i, n = 0, 0, len(line)
     while i < n:
         if line[i] == "\\":
